@@ -28,9 +28,6 @@ MAX_REQUEST_BYTES = 256 * 1024
 MAX_REASON_CHARS = 2000
 
 JobType = Literal["framing", "overlay", "multi_clip"]
-JobStatus = Literal["pending", "processing", "complete", "error", "cancelled"]
-TERMINAL_STATUSES = frozenset({"complete", "error", "cancelled"})
-ACTIVE_STATUSES = ("pending", "processing")
 Easing = Literal["linear", "ease_in", "ease_out", "ease_in_out", "hold"]
 UpscaleModel = Literal["none", "realesr-animevideov3", "realesr-general-x4v3", "realesrgan-x4plus"]
 EncoderCodec = Literal["libx264", "h264_nvenc"]
@@ -342,14 +339,6 @@ class CheckpointManifest(BaseModel):
     resume_count: int = 0
     pod_id: str = ""
     updated_at: float = 0.0
-
-
-def checkpoint_prefix(job_id: str) -> str:
-    return f"checkpoints/{job_id}/"
-
-
-def output_key(job_id: str) -> str:
-    return f"videos/output/{job_id}.mp4"
 
 
 # ---------------------------------------------------------------- request signing (pods)

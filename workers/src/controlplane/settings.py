@@ -1,0 +1,55 @@
+"""Typed view of the Worker's environment (wrangler.toml [vars] + secrets)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from controlplane.job_state import Policy
+from controlplane.sigv4 import S3Credentials
+
+
+def _get(env, name: str, default: str = "") -> str:
+    value = getattr(env, name, None)
+    return default if value is None else str(value)
+
+
+@dataclass(frozen=True)
+class Settings:
+    policy: Policy
+    auth_secret: str
+    worker_secret: str
+    pull_token: str
+    allow_anonymous: bool
+    local_pull_queue: bool
+    ws_ticket_ttl_s: int
+    presign_ttl_s: int
+    max_upload_bytes: int
+    multipart_threshold_bytes: int
+    bucket_name: str
+    s3_endpoint: str
+    s3: S3Credentials
+    gpu_price_per_hour: float
+
+    @classmethod
+    def from_env(cls, env) -> "Settings":
+        return cls(
+            policy=Policy(
+                lease_timeout_s=float(_get(env, "LEASE_TIMEOUT_S", "90")),
+                heartbeat_interval_s=float(_get(env, "HEARTBEAT_INTERVAL_S", "10")),
+                max_attempts=int(_get(env, "MAX_ATTEMPTS", "3")),
+                requeue_delay_s=float(_get(env, "REQUEUE_DELAY_S", "5")),
+            ),
+            auth_secret=_get(env, "AUTH_SECRET"),
+            worker_secret=_get(env, "WORKER_SECRET"),
+            pull_token=_get(env, "QUEUE_PULL_TOKEN"),
+            allow_anonymous=_get(env, "ALLOW_ANONYMOUS") == "true",
+            local_pull_queue=_get(env, "LOCAL_PULL_QUEUE") == "true",
+            ws_ticket_ttl_s=int(_get(env, "WS_TICKET_TTL_S", "300")),
+            presign_ttl_s=int(_get(env, "PRESIGN_TTL_S", "3600")),
+            max_upload_bytes=int(_get(env, "MAX_UPLOAD_BYTES", str(5 << 30))),
+            multipart_threshold_bytes=int(_get(env, "MULTIPART_THRESHOLD_BYTES", str(100 << 20))),
+            bucket_name=_get(env, "R2_BUCKET_NAME"),
+            s3_endpoint=_get(env, "R2_S3_ENDPOINT"),
+            s3=S3Credentials(_get(env, "R2_ACCESS_KEY_ID"), _get(env, "R2_SECRET_ACCESS_KEY")),
+            gpu_price_per_hour=float(_get(env, "GPU_PRICE_PER_HOUR", "0")),
+        )

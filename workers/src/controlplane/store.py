@@ -1,0 +1,135 @@
+"""D1: the queryable mirror of the jobs (listing, recovery, /health). The job's Durable Object is the
+authority and writes its whole state here after every change, so a lost or late mirror write is
+repaired by the next one. SQL builders are pure; `Store` runs them on a D1 wrapper."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+from controlplane.job_state import Job
+
+MIRRORED = ("status", "progress", "frame", "total_frames", "checkpoint_frame", "attempts", "resume_count",
+            "pod_id", "heartbeat_at", "output_key", "output_bytes", "error", "gpu_seconds", "seq",
+            "started_at", "completed_at", "updated_at")
+IDEMPOTENCY_TTL_S = 24 * 3600
+MAX_PAGE = 100
+
+
+def insert_job_sql(job: Job) -> tuple[str, tuple]:
+    cols = ("id", "user_id", "project_id", "type", "spec", "created_at") + MIRRORED
+    values = (job.job_id, job.user_id, job.spec.get("project_id"), job.type, json.dumps(job.spec),
+              job.created_at) + tuple(getattr(job, c) for c in MIRRORED)
+    return f"INSERT INTO jobs ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})", values
+
+
+def mirror_sql(job: Job) -> tuple[str, tuple]:
+    sets = ", ".join(f"{c} = ?" for c in MIRRORED)
+    # seq guards against an older mirror write landing after a newer one.
+    return (f"UPDATE jobs SET {sets} WHERE id = ? AND seq <= ?",
+            tuple(getattr(job, c) for c in MIRRORED) + (job.job_id, job.seq))
+
+
+def job_from_row(row: dict) -> Job:
+    data = dict(row)
+    data["job_id"] = data.pop("id")
+    data["spec"] = json.loads(data["spec"])
+    return Job.from_dict(data)
+
+
+def encode_cursor(row: dict) -> str:
+    return base64.urlsafe_b64encode(f"{row['created_at']!r}|{row['id']}".encode()).decode()
+
+
+def decode_cursor(cursor: str) -> tuple[float, str]:
+    try:
+        created, job_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|", 1)
+        return float(created), job_id
+    except Exception:
+        raise ValueError("invalid cursor") from None
+
+
+def list_sql(user_id: str, statuses: list[str] | None, limit: int, cursor: str | None) -> tuple[str, tuple]:
+    where, params = ["user_id = ?"], [user_id]
+    if statuses:
+        where.append(f"status IN ({', '.join('?' * len(statuses))})")
+        params += statuses
+    if cursor:
+        created, job_id = decode_cursor(cursor)
+        where.append("(created_at < ? OR (created_at = ? AND id < ?))")
+        params += [created, created, job_id]
+    sql = f"SELECT * FROM jobs WHERE {' AND '.join(where)} ORDER BY created_at DESC, id DESC LIMIT ?"
+    return sql, tuple(params) + (limit + 1,)
+
+
+class Store:
+    def __init__(self, d1):
+        self.d1 = d1
+
+    async def owned_job(self, user_id: str, job_id: str) -> Job | None:
+        row = await self.d1.first("SELECT * FROM jobs WHERE id = ? AND user_id = ?", job_id, user_id)
+        return job_from_row(row) if row else None
+
+    async def page(self, user_id, statuses, limit, cursor) -> tuple[list[Job], str | None]:
+        sql, params = list_sql(user_id, statuses, limit, cursor)
+        rows = await self.d1.all(sql, *params)
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return [job_from_row(r) for r in rows], (encode_cursor(rows[-1]) if more else None)
+
+    async def active(self, user_id: str) -> list[Job]:
+        """Running jobs plus finished ones the user has not seen yet ("completed while you were away")."""
+        rows = await self.d1.all(
+            "SELECT * FROM jobs WHERE user_id = ? AND (status IN ('pending', 'processing') OR seen_at IS NULL)"
+            " ORDER BY created_at DESC LIMIT 200", user_id)
+        return [job_from_row(r) for r in rows]
+
+    async def mark_seen(self, user_id: str, job_ids: list[str], now: float) -> int:
+        marks = ", ".join("?" * len(job_ids))
+        return await self.d1.run(
+            f"UPDATE jobs SET seen_at = ? WHERE user_id = ? AND id IN ({marks}) AND seen_at IS NULL"
+            " AND status IN ('complete', 'error', 'cancelled')", now, user_id, *job_ids)
+
+    async def idempotent_job(self, user_id: str, key: str, now: float) -> dict | None:
+        return await self.d1.first(
+            "SELECT job_id, request_sha FROM idempotency_keys WHERE user_id = ? AND key = ? AND created_at > ?",
+            user_id, key, now - IDEMPOTENCY_TTL_S)
+
+    async def insert(self, job: Job, idempotency: tuple[str, str] | None) -> None:
+        statements = [insert_job_sql(job)]
+        if idempotency:
+            key, sha = idempotency
+            statements.insert(0, ("DELETE FROM idempotency_keys WHERE user_id = ? AND key = ? AND created_at <= ?",
+                                  (job.user_id, key, job.created_at - IDEMPOTENCY_TTL_S)))
+            statements.append(("INSERT INTO idempotency_keys (user_id, key, request_sha, job_id, created_at)"
+                               " VALUES (?, ?, ?, ?, ?)", (job.user_id, key, sha, job.job_id, job.created_at)))
+        await self.d1.batch(statements)
+
+    async def delete(self, job_id: str) -> None:
+        await self.d1.batch([("DELETE FROM idempotency_keys WHERE job_id = ?", (job_id,)),
+                             ("DELETE FROM jobs WHERE id = ?", (job_id,))])
+
+    async def mirror(self, job: Job) -> None:
+        sql, params = mirror_sql(job)
+        await self.d1.run(sql, *params)
+
+    async def dead_letter(self, job: Job, reason: str, now: float) -> None:
+        await self.d1.run("INSERT OR REPLACE INTO dead_letters (job_id, user_id, reason, attempts, created_at)"
+                          " VALUES (?, ?, ?, ?, ?)", job.job_id, job.user_id, reason, job.attempts, now)
+
+    async def pod_seen(self, pod_id: str, job_id: str | None, now: float) -> None:
+        await self.d1.run("INSERT INTO pods (pod_id, job_id, seen_at) VALUES (?, ?, ?) ON CONFLICT(pod_id)"
+                          " DO UPDATE SET job_id = excluded.job_id, seen_at = excluded.seen_at", pod_id, job_id, now)
+
+    async def health(self, now: float, live_window_s: float) -> dict:
+        by_status = await self.d1.all("SELECT status, count(*) AS n, sum(gpu_seconds) AS gpu FROM jobs GROUP BY status")
+        pods = await self.d1.first("SELECT count(*) AS n FROM pods WHERE seen_at > ?", now - live_window_s)
+        dead = await self.d1.first("SELECT count(*) AS n FROM dead_letters")
+        return {"by_status": {r["status"]: r["n"] for r in by_status},
+                "gpu_seconds": sum(r["gpu"] or 0 for r in by_status),
+                "live_pods": pods["n"], "dead_letters": dead["n"]}
+
+    async def recent_processing_seconds(self) -> float | None:
+        row = await self.d1.first("SELECT avg(completed_at - started_at) AS s FROM (SELECT completed_at, started_at"
+                                  " FROM jobs WHERE status = 'complete' ORDER BY completed_at DESC LIMIT 20)")
+        return row and row.get("s")

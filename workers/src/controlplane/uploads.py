@@ -1,0 +1,111 @@
+"""Direct browser <-> R2 transfers with presigned URLs (the bytes never pass through the Worker).
+
+A PUT URL signs the content type and the exact content length, so R2 itself refuses another type or
+size; the declared size is capped before any URL is issued. Large files use multipart: the Worker
+creates the upload, presigns one URL per part (each with its exact length) and completes it.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import secrets
+from datetime import datetime, timezone
+
+from controlplane import bindings
+from controlplane.http import Call, HttpError, validate
+from controlplane.sigv4 import expires_at, presign
+from jobspec import UPLOAD_PREFIX, MultipartAbortRequest, MultipartCompleteRequest, UploadRequest
+
+VIDEO_TYPES = {"video/mp4", "video/quicktime", "video/webm", "video/x-matroska", "video/x-msvideo", "video/mpeg"}
+S3_SINGLE_PUT_MAX = 5 << 30
+MIN_PART = 5 << 20  # S3's smallest non-final part
+MAX_PARTS = 10000
+DEFAULT_PART = 16 << 20
+
+
+def s3_endpoint(call: Call) -> str:
+    """Production: https://<account>.r2.cloudflarestorage.com. Local dev: wrangler's R2 S3 shim."""
+    return call.settings.s3_endpoint or f"{call.origin}/cdn-cgi/local/r2/s3"
+
+
+def _now(call: Call) -> datetime:
+    return datetime.fromtimestamp(call.now, tz=timezone.utc)
+
+
+def _sign(call: Call, method: str, key: str, **kw) -> str:
+    return presign(call.settings.s3, method, s3_endpoint(call), call.settings.bucket_name, key,
+                   expires_s=call.settings.presign_ttl_s, now=_now(call), **kw)
+
+
+def safe_filename(name: str) -> str:
+    base = re.sub(r"[^A-Za-z0-9._-]+", "_", name.rsplit("/", 1)[-1]).strip("._") or "video"
+    return base[-128:]
+
+
+def _checked(call: Call, user_id: str, limit: int) -> tuple[UploadRequest, str]:
+    req = validate(UploadRequest, call.json())
+    if req.content_type not in VIDEO_TYPES:
+        raise HttpError(415, "unsupported_type",
+                        f"{req.content_type} is not accepted: upload a video ({', '.join(sorted(VIDEO_TYPES))})")
+    if req.size_bytes > limit:
+        raise HttpError(413, "too_large", f"file is {req.size_bytes} bytes; the limit is {limit} bytes")
+    key = f"{UPLOAD_PREFIX}{user_id}/{secrets.token_hex(8)}/{safe_filename(req.filename)}"
+    return req, key
+
+
+def _owned_key(user_id: str, key: str) -> str:
+    if not key.startswith(f"{UPLOAD_PREFIX}{user_id}/"):
+        raise HttpError(404, "not_found", "no such upload")
+    return key
+
+
+async def upload_url(call: Call, user_id: str):
+    req, key = _checked(call, user_id, min(call.settings.max_upload_bytes, S3_SINGLE_PUT_MAX))
+    headers = {"content-type": req.content_type, "content-length": str(req.size_bytes)}
+    url = _sign(call, "PUT", key, signed_headers=headers)
+    return 200, {"upload_url": url, "method": "PUT", "headers": {"content-type": req.content_type},
+                 "video_key": key, "expires_at": expires_at(_now(call), call.settings.presign_ttl_s)}
+
+
+def part_plan(size: int, wanted: int = DEFAULT_PART) -> list[tuple[int, int]]:
+    """(part number, length) for each part: parts of at least 5 MiB, at most 10,000 of them."""
+    part = max(MIN_PART, wanted, math.ceil(size / MAX_PARTS))
+    count = math.ceil(size / part)
+    return [(n + 1, min(part, size - n * part)) for n in range(count)]
+
+
+async def multipart_create(call: Call, user_id: str):
+    req, key = _checked(call, user_id, call.settings.max_upload_bytes)
+    upload_id = await bindings.r2_create_multipart(call.env.VIDEOS, key, req.content_type)
+    parts = [{"part_number": n, "size_bytes": length,
+              "url": _sign(call, "PUT", key, query={"partNumber": str(n), "uploadId": upload_id},
+                           signed_headers={"content-length": str(length)})}
+             for n, length in part_plan(req.size_bytes)]
+    return 200, {"video_key": key, "upload_id": upload_id, "parts": parts,
+                 "expires_at": expires_at(_now(call), call.settings.presign_ttl_s)}
+
+
+async def multipart_complete(call: Call, user_id: str):
+    req = validate(MultipartCompleteRequest, call.json())
+    key = _owned_key(user_id, req.key)
+    parts = [{"partNumber": p.part_number, "etag": p.etag} for p in sorted(req.parts, key=lambda p: p.part_number)]
+    try:
+        size = await bindings.r2_complete_multipart(call.env.VIDEOS, key, req.upload_id, parts)
+    except Exception as e:
+        raise HttpError(400, "multipart_failed", f"could not complete the upload: {e}") from None
+    return 200, {"video_key": key, "size_bytes": size}
+
+
+async def multipart_abort(call: Call, user_id: str):
+    req = validate(MultipartAbortRequest, call.json())
+    try:
+        await bindings.r2_abort_multipart(call.env.VIDEOS, _owned_key(user_id, req.key), req.upload_id)
+    except Exception as e:
+        raise HttpError(400, "multipart_failed", f"could not abort the upload: {e}") from None
+    return 200, {"aborted": True}
+
+
+def presign_download(call: Call, key: str, filename: str) -> tuple[str, str]:
+    url = _sign(call, "GET", key, query={"response-content-disposition": f'attachment; filename="{filename}"'})
+    return url, expires_at(_now(call), call.settings.presign_ttl_s)
