@@ -12,10 +12,19 @@ from workers import Response
 JS_NULL = JSON.parse("null")  # Python None becomes JS undefined, which D1 refuses to bind
 
 
+def _nulls_to_none(value):
+    if isinstance(value, dict):
+        return {k: _nulls_to_none(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_nulls_to_none(v) for v in value]
+    return None if value is JS_NULL or type(value).__name__ == "JsNull" else value
+
+
 def to_py(value):
+    """A JS value as plain Python, JS null (Pyodide's jsnull) included as None, at any depth."""
     if value is None or value is JS_NULL:
         return None
-    return value.to_py() if hasattr(value, "to_py") else value
+    return _nulls_to_none(value.to_py() if hasattr(value, "to_py") else value)
 
 
 def js_object(data: dict):

@@ -89,7 +89,9 @@ async def multipart_create(call: Call, user_id: str):
 async def multipart_complete(call: Call, user_id: str):
     req = validate(MultipartCompleteRequest, call.json())
     key = _owned_key(user_id, req.key)
-    parts = [{"partNumber": p.part_number, "etag": p.etag} for p in sorted(req.parts, key=lambda p: p.part_number)]
+    # S3 returns ETags quoted; the R2 binding wants them bare.
+    parts = [{"partNumber": p.part_number, "etag": p.etag.strip('"')}
+             for p in sorted(req.parts, key=lambda p: p.part_number)]
     try:
         size = await bindings.r2_complete_multipart(call.env.VIDEOS, key, req.upload_id, parts)
     except Exception as e:

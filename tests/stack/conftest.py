@@ -1,0 +1,121 @@
+"""A real `wrangler dev` (workerd + D1 + R2 + Queue + Durable Objects) for the whole module set,
+with short lease timeouts so expiry and re-queue happen within a test."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import httpx
+import pytest
+import websockets.sync.client as ws_client
+
+from gpu_worker.control import ControlPlane
+from gpu_worker.queue_client import QueueClient
+from localstack import LocalStack
+
+STACK_VARS = {"LEASE_TIMEOUT_S": "3", "HEARTBEAT_INTERVAL_S": "1", "MAX_ATTEMPTS": "2", "REQUEUE_DELAY_S": "1",
+              "WS_TICKET_TTL_S": "60", "MAX_UPLOAD_BYTES": str(50 << 20)}
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory):
+    s = LocalStack(persist_dir=tmp_path_factory.mktemp("stack"), vars=dict(STACK_VARS))
+    s.start()
+    yield s
+    s.stop()
+
+
+class Api:
+    """A user of the public API."""
+
+    def __init__(self, stack: LocalStack, token: str | None = None):
+        self.stack = stack
+        self.http = httpx.Client(base_url=stack.url, timeout=30)
+        if token is None:
+            token = self.http.post("/api/auth/anonymous").json()["token"]
+        self.token = token
+        self.http.headers["authorization"] = f"Bearer {token}"
+
+    def upload(self, data: bytes, name="clip.mp4", content_type="video/mp4") -> str:
+        r = self.http.post("/api/videos/upload-url",
+                           json={"filename": name, "content_type": content_type, "size_bytes": len(data)})
+        assert r.status_code == 200, r.text
+        info = r.json()
+        put = httpx.put(info["upload_url"], content=data, headers=info["headers"])
+        assert put.status_code == 200, put.text
+        return info["video_key"]
+
+    def create(self, key: str, headers: dict | None = None, **overrides):
+        body = overlay_job(key)
+        body.update(overrides)
+        return self.http.post("/api/jobs", json=body, headers=headers or {})
+
+    def job(self, job_id: str) -> dict:
+        r = self.http.get(f"/api/jobs/{job_id}")
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    def wait_status(self, job_id: str, statuses, timeout=20.0) -> dict:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            job = self.job(job_id)
+            if job["status"] in statuses:
+                return job
+            time.sleep(0.2)
+        raise AssertionError(f"job {job_id} still {job['status']} after {timeout} s")
+
+
+def overlay_job(key: str) -> dict:
+    return {"type": "overlay", "input_video_key": key, "params": {"highlight_regions": [
+        {"keyframes": [{"t": 0, "x": 0.5, "y": 0.5, "rx": 0.2, "ry": 0.2},
+                       {"t": 2, "x": 0.6, "y": 0.4, "rx": 0.2, "ry": 0.2, "easing": "ease_in_out"}]}]}}
+
+
+@pytest.fixture
+def api(stack):
+    return Api(stack)
+
+
+@pytest.fixture
+def pod(stack):
+    return ControlPlane(stack.url, stack.vars["WORKER_SECRET"], pod_id="pod-a", attempts=2, backoff_s=0.1)
+
+
+@pytest.fixture
+def queue(stack):
+    return QueueClient(stack.pull_base, "local", "gpu-jobs", stack.vars["QUEUE_PULL_TOKEN"])
+
+
+def take_message(queue: QueueClient, job_id: str, timeout=15.0):
+    """Pull until this job's message arrives (other tests' messages are left to reappear)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for m in queue.pull(batch_size=10, visibility_timeout_ms=1000):
+            if m.body["job_id"] == job_id:
+                return m
+        time.sleep(0.2)
+    raise AssertionError(f"no queue message for job {job_id} within {timeout} s")
+
+
+class Socket:
+    """A browser-like WebSocket subscriber (ticket in the URL, no headers)."""
+
+    def __init__(self, url: str):
+        self.ws = ws_client.connect(url, open_timeout=20)
+        self.events: list[dict] = []
+
+    def next(self, timeout=15.0) -> dict:
+        event = json.loads(self.ws.recv(timeout=timeout))
+        self.events.append(event)
+        return event
+
+    def until(self, kind: str, timeout=15.0) -> dict:
+        deadline = time.monotonic() + timeout
+        while True:
+            event = self.next(max(0.1, deadline - time.monotonic()))
+            if event["type"] == kind:
+                return event
+
+    def close(self):
+        self.ws.close()
