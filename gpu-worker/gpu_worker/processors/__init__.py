@@ -1,0 +1,61 @@
+"""Frame processors: what happens to each frame between decoding and encoding.
+
+A processor has `out_width`, `out_height` and `process(frames, times) -> frames`: a batch of
+HxWx3 uint8 BGR frames with their times in seconds of the source video (what keyframes are
+written in), returned as frames of the output size. It may modify the input frames in place.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Optional, Protocol, Sequence
+
+import numpy as np
+from jobspec import FramingParams, OverlayParams
+
+
+class Processor(Protocol):
+    out_width: int
+    out_height: int
+
+    def process(self, frames: list[np.ndarray], times: list[float]) -> list[np.ndarray]: ...
+
+
+class PassThrough:
+    def __init__(self, width: int, height: int):
+        self.out_width, self.out_height = width, height
+
+    def process(self, frames: list[np.ndarray], times: list[float]) -> list[np.ndarray]:
+        return frames
+
+
+class Chain:
+    """Processors applied one after the other."""
+
+    def __init__(self, steps: Sequence[Processor]):
+        self.steps = list(steps)
+        self.out_width, self.out_height = self.steps[-1].out_width, self.steps[-1].out_height
+
+    def process(self, frames: list[np.ndarray], times: list[float]) -> list[np.ndarray]:
+        for step in self.steps:
+            frames = step.process(frames, times)
+        return frames
+
+
+def make_processor(spec_part: OverlayParams | FramingParams | None, src_w: int, src_h: int,
+                   upscaler_factory: Optional[Callable[[str], object]] = None) -> Processor:
+    """The processor for one part of a job spec (None: frames pass through unchanged).
+    upscaler_factory(model name) gives a framing job's upscaler (e.g. a cached loader);
+    without one, the model is loaded from the default weights directory."""
+    if isinstance(spec_part, OverlayParams):
+        from .overlay import OverlayProcessor
+
+        return OverlayProcessor(spec_part, src_w, src_h)
+    if isinstance(spec_part, FramingParams):
+        from .framing import FramingProcessor  # imported only when needed: it may load torch
+
+        if upscaler_factory is None or spec_part.upscale_model == "none":
+            return FramingProcessor.from_params(spec_part, src_w, src_h)
+        return FramingProcessor(spec_part, src_w, src_h, upscaler_factory(spec_part.upscale_model))
+    if spec_part is None:
+        return PassThrough(src_w, src_h)
+    raise TypeError(f"no processor for {type(spec_part).__name__}")
