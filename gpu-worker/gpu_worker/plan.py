@@ -1,0 +1,132 @@
+"""What to render: a job spec turned into clips of source frames, each with its processor.
+
+Every job is a list of clips (an overlay or framing job is one clip: the whole input), rendered
+one after the other into one stream of output frames numbered from 0.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Callable, Optional
+
+from jobspec import Clip, FramingJob, MultiClipJob, OverlayJob
+
+from .media import CorruptInput, VideoInfo, probe, to_cfr
+from .mux import Chapter, ClipAudio
+from .processors import Chain, PassThrough, Processor, make_processor
+from .processors.fit import Fit
+
+
+@dataclass
+class ClipPlan:
+    source: str  # a constant-frame-rate file at the output rate
+    info: VideoInfo
+    first: int  # first source frame
+    frames: int
+    title: str
+    processor: Processor
+
+    def time(self, frame: int) -> float:
+        """Source time of the clip's frame `frame` (0 = its first), in seconds."""
+        return float((self.first + frame) / self.info.fps)
+
+    def audio(self) -> ClipAudio:
+        return ClipAudio(self.source if self.info.has_audio else None,
+                         self.info.start + float(self.first / self.info.fps), float(self.frames / self.info.fps))
+
+
+@dataclass
+class RenderPlan:
+    clips: list[ClipPlan]
+    width: int
+    height: int
+    fps: Fraction
+    with_chapters: bool
+
+    @property
+    def total_frames(self) -> int:
+        return sum(c.frames for c in self.clips)
+
+    def chapters(self) -> list[Chapter]:
+        if not self.with_chapters:
+            return []
+        starts = [sum(c.frames for c in self.clips[:i]) for i in range(len(self.clips))]
+        return [Chapter(c.title or f"Clip {i + 1}", s, c.frames) for i, (c, s) in enumerate(zip(self.clips, starts))]
+
+
+def frame_range(start_s: float, end_s: Optional[float], fps: Fraction, available: int) -> tuple[int, int]:
+    """(first frame, frame count) of the clip [start_s, end_s) at `fps`.
+
+    The rule: first = round(start_s * fps), end = round(end_s * fps) (end_s None: the source's
+    end), both clamped to [0, available], count = end - first. Deterministic, and adjacent clips
+    [a, b) and [b, c) share no frame and miss none."""
+    first = min(max(round(start_s * fps), 0), available)
+    end = available if end_s is None else min(max(round(end_s * fps), 0), available)
+    return first, max(end - first, 0)
+
+
+def make_plan(spec: OverlayJob | FramingJob | MultiClipJob, inputs: dict[str, str], workdir: str,
+              upscaler_factory: Optional[Callable] = None) -> RenderPlan:
+    """Probe the inputs (re-timing VFR or other-rate ones to the output rate in workdir) and
+    size everything to one output: the first clip's (processed) size unless the job sets one."""
+    clips = _clips_of(spec)
+    out_w = out_h = None
+    if isinstance(spec, MultiClipJob):
+        out_w, out_h = spec.params.output_width, spec.params.output_height
+    fps = None
+    plans = []
+    for i, clip in enumerate(clips):
+        source, info = _cfr_source(inputs[clip.input_video_key], fps, workdir)
+        fps = fps or info.fps
+        first, frames = frame_range(clip.start_s, clip.end_s, fps, info.frames)
+        if not frames:
+            raise CorruptInput(f"clip {i + 1} has no frames: it starts at {clip.start_s} s, "
+                               f"and its video is {info.duration:.2f} s long")
+        processor = _clip_processor(clip, info, upscaler_factory)
+        if out_w is None or out_h is None:
+            out_w, out_h = out_w or _even(processor.out_width), out_h or _even(processor.out_height)
+        if (processor.out_width, processor.out_height) != (out_w, out_h):
+            processor = Chain([processor, Fit(processor.out_width, processor.out_height, out_w, out_h)])
+        plans.append(ClipPlan(source, info, first, frames, clip.title, processor))
+    return RenderPlan(plans, out_w, out_h, fps, with_chapters=isinstance(spec, MultiClipJob))
+
+
+def _clips_of(spec) -> list[Clip]:
+    if isinstance(spec, MultiClipJob):
+        return spec.params.clips
+    if isinstance(spec, OverlayJob):
+        return [Clip(input_video_key=spec.input_video_key, overlay=spec.params)]
+    return [Clip(input_video_key=spec.input_video_key, framing=spec.params)]
+
+
+def _cfr_source(path: str, fps: Optional[Fraction], workdir: str) -> tuple[str, VideoInfo]:
+    """The input, or a copy of it re-timed to `fps` (default: its own rate) if it is VFR or
+    has another rate. Copies are kept in workdir and reused."""
+    info = probe(path)
+    fps = fps or info.fps
+    if not info.is_vfr and info.fps == fps:
+        return path, info
+    digest = hashlib.sha256(os.path.abspath(path).encode()).hexdigest()[:16]
+    converted = os.path.join(workdir, f"cfr_{digest}_{fps.numerator}_{fps.denominator}.mkv")
+    if not os.path.exists(converted):
+        to_cfr(path, converted, fps)
+    return converted, probe(converted)
+
+
+def _clip_processor(clip: Clip, info: VideoInfo, upscaler_factory) -> Processor:
+    """Overlay first (its coordinates are in the source frame), then framing."""
+    steps, w, h = [], info.width, info.height
+    for part in (clip.overlay, clip.framing):
+        if part is not None:
+            steps.append(make_processor(part, w, h, upscaler_factory))
+            w, h = steps[-1].out_width, steps[-1].out_height
+    if not steps:
+        return PassThrough(w, h)
+    return steps[0] if len(steps) == 1 else Chain(steps)
+
+
+def _even(side: int) -> int:
+    return max(2, side - side % 2)
