@@ -1,0 +1,59 @@
+import numpy as np
+import pytest
+from jobspec import OverlayParams
+from render_helpers import KEY_A, frames, overlay_job, region, render_job
+
+from gpu_worker.media import probe
+from gpu_worker.processors.overlay import OverlayProcessor
+
+W, H = 320, 180
+
+
+def spotlight(regions, t=0.0, value=200):
+    frame = np.full((H, W, 3), value, np.uint8)
+    OverlayProcessor(OverlayParams(highlight_regions=regions), W, H).process([frame], [t])
+    return frame[:, :, 0].astype(int)
+
+
+def test_inside_kept_outside_dimmed_and_a_soft_edge():
+    circle = region(0.5, 0.5, rx=45 / W, ry=45 / H, dim=0.6, feather=0.1)  # r = 45 px
+    out = spotlight([circle])
+    assert out[90, 160] == 200 and out[0, 0] == 80
+    row = out[90, 160:]  # from the centre to the right edge
+    assert np.all(np.diff(row) <= 0)
+    assert row[44] == 200 and row[45 + 18] == 80  # the soft edge: 0.1 x 180 px = 18 px
+    assert 80 < row[45 + 9] < 200
+
+
+def test_the_ellipse_follows_its_keyframes():
+    moving = [region(0.25, 0.75, rx=0.1, ry=0.2, t1=2.0, feather=0)]
+    assert spotlight(moving, t=0)[90, 80] == 200 and spotlight(moving, t=0)[90, 240] == 80
+    assert spotlight(moving, t=1)[90, 160] == 200 and spotlight(moving, t=1)[90, 80] == 80
+    assert spotlight(moving, t=5)[90, 240] == 200
+
+
+def test_each_region_is_bright_and_the_background_takes_the_smallest_dim():
+    out = spotlight([region(0.2, 0.2, rx=0.1, ry=0.1, dim=0.5), region(0.8, 0.8, y=0.8, rx=0.1, ry=0.1, dim=0.9)])
+    assert out[90, 64] == 200 and out[144, 256] == 200 and out[20, 160] == 100
+
+
+def patch(image, cx, cy, r=16):
+    return image[cy - r : cy + r, cx - r : cx + r].astype(float)
+
+
+def test_overlay_render_dims_outside_the_moving_ellipse(clip_av, tmp_path):
+    """Output vs input, decoded, at the first and the last frame: the spotlight moves from
+    x = 0.3 to x = 0.7 of the width (keyframes at 0 s and 4 s)."""
+    result = render_job(overlay_job(), {KEY_A: clip_av}, tmp_path / "work", tmp_path / "store")
+    info = probe(result.path)
+    assert (info.width, info.height, info.frames, info.has_audio) == (W, H, 120, True)
+    assert result.frames == 120
+    for n in (0, 119):
+        src, out = frames(clip_av, n, 1)[0], frames(result.path, n, 1)[0]
+        centre = round((0.3 + 0.4 * n / 30 / 4) * W)
+        far = 270 if centre < W / 2 else 50
+        inside, outside = (patch(out, c, 90) / patch(src, c, 90).mean() for c in (centre, far))
+        assert patch(out, centre, 90).mean() == pytest.approx(patch(src, centre, 90).mean(), rel=0.03)
+        assert patch(out, far, 90).mean() == pytest.approx(0.4 * patch(src, far, 90).mean(), rel=0.06)
+        assert np.abs(patch(out, centre, 90) - patch(src, centre, 90)).mean() < 4
+        assert np.abs(patch(out, far, 90) - 0.4 * patch(src, far, 90)).mean() < 4
