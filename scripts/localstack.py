@@ -44,8 +44,10 @@ def dev_secrets() -> dict[str, str]:
         "AUTH_SECRET": secrets.token_hex(16),
         "WORKER_SECRET": secrets.token_hex(16),
         PULL_TOKEN_VAR: secrets.token_hex(16),
-        "R2_ACCESS_KEY_ID": "local" + secrets.token_hex(6),
-        "R2_SECRET_ACCESS_KEY": secrets.token_hex(20),
+        # Fixed: they go into the shared wrangler.local.json (stacks may run side by side), and the
+        # local S3 endpoint they open listens on loopback only.
+        "R2_ACCESS_KEY_ID": "local-dev-access-key",
+        "R2_SECRET_ACCESS_KEY": "local-dev-secret-access-key",
     }
 
 

@@ -81,11 +81,12 @@ async def _replay(call: Call, store: Store, user_id: str, key: str, sha: str):
         return None
     if row["request_sha"] != sha:
         raise HttpError(422, "idempotency_key_reused", "this Idempotency-Key was used for a different request")
-    return await _created_reply(call, user_id, row["job_id"], replay=True)
+    view = await do_call(call, row["job_id"], "snapshot", user_id)
+    return await _created_reply(call, user_id, view, replay=True)
 
 
-async def _created_reply(call: Call, user_id: str, job_id: str, replay: bool = False):
-    view = await do_call(call, job_id, "snapshot", user_id)
+async def _created_reply(call: Call, user_id: str, view: dict, replay: bool = False):
+    job_id = view["job_id"]
     url, ticket_expires = socket_url(call, user_id, job_id)
     body = {"job_id": job_id, "status": view["status"], "websocket_url": url,
             "websocket_ticket_expires_at": ticket_expires, "job": view,
@@ -94,13 +95,11 @@ async def _created_reply(call: Call, user_id: str, job_id: str, replay: bool = F
 
 
 async def _estimated_wait(call: Call) -> float | None:
-    store = store_of(call)
-    per_job = await store.recent_processing_seconds()
-    if per_job is None:
+    """Jobs waiting x recent time per job / live pods; None until a job has completed."""
+    load = await store_of(call).load(call.now, call.settings.policy.lease_timeout_s)
+    if load["per_job_s"] is None:
         return None
-    health = await store.health(call.now, call.settings.policy.lease_timeout_s)
-    waiting = health["by_status"].get("pending", 0)
-    return round(per_job * waiting / max(1, health["live_pods"]), 1)
+    return round(load["per_job_s"] * load["pending"] / max(1, load["pods"]), 1)
 
 
 async def create_job(call: Call):
@@ -125,14 +124,14 @@ async def create_job(call: Call):
             return replayed
         raise
     try:
-        await do_call(call, job.job_id, "init", json.dumps(job.to_dict()))
+        view = await do_call(call, job.job_id, "init", json.dumps(job.to_dict()))
         message = QueueMessage(job_id=job.job_id, attempt=1).model_dump()
         await bindings.queue_send(call.env.GPU_QUEUE, message)
     except Exception as e:
         await job_stub(call, job.job_id).discard()
         await store.delete(job.job_id)
         raise HttpError(503, "dispatch_failed", f"could not dispatch the job, nothing was created: {e}") from None
-    return await _created_reply(call, user_id, job.job_id)
+    return await _created_reply(call, user_id, view)
 
 
 # ------------------------------------------------------------------ read, list, act

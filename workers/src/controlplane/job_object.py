@@ -35,6 +35,7 @@ def rejected(e: Rejected, job: Job) -> str:
 class ExportJobState(DurableObject):
     def __init__(self, ctx, env):
         super().__init__(ctx, env)
+        self.born = time.time()  # reported in pongs: shows when the object was rebuilt after hibernation
         self.settings = Settings.from_env(env)
         self.store = Store(bindings.D1(env.DB))
 
@@ -152,7 +153,7 @@ class ExportJobState(DurableObject):
         except (ValueError, AttributeError):
             kind = None
         if kind == "ping":
-            ws.send(json.dumps({"type": "pong", "ts": time.time()}))
+            ws.send(json.dumps({"type": "pong", "ts": time.time(), "instance_born": self.born}))
         elif kind == "subscribe":
             job = await self._load()
             ws.send(json.dumps({"type": "snapshot", "job_id": job.job_id, "seq": job.seq,

@@ -129,7 +129,10 @@ class Store:
                 "gpu_seconds": sum(r["gpu"] or 0 for r in by_status),
                 "live_pods": pods["n"], "dead_letters": dead["n"]}
 
-    async def recent_processing_seconds(self) -> float | None:
-        row = await self.d1.first("SELECT avg(completed_at - started_at) AS s FROM (SELECT completed_at, started_at"
-                                  " FROM jobs WHERE status = 'complete' ORDER BY completed_at DESC LIMIT 20)")
-        return row and row.get("s")
+    async def load(self, now: float, live_window_s: float) -> dict:
+        """What a wait estimate needs, in one query: jobs waiting, live pods, recent seconds per job."""
+        return await self.d1.first(
+            "SELECT (SELECT count(*) FROM jobs WHERE status = 'pending') AS pending,"
+            " (SELECT count(*) FROM pods WHERE seen_at > ?) AS pods,"
+            " (SELECT avg(completed_at - started_at) FROM (SELECT completed_at, started_at FROM jobs"
+            "  WHERE status = 'complete' ORDER BY completed_at DESC LIMIT 20)) AS per_job_s", now - live_window_s)

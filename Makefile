@@ -1,0 +1,29 @@
+# Two commands on a fresh machine: `make dev` runs the local stack, `make test` runs every test.
+# Each installs what it needs first (scripts/setup.sh is idempotent).
+PY := .venv/bin/python
+
+.PHONY: setup dev test test-unit bench deploy-check clean
+
+setup:
+	@bash scripts/setup.sh
+
+dev: setup
+	@$(PY) scripts/localstack.py
+
+test: setup
+	@$(PY) -m pytest -q
+
+test-unit: setup
+	@$(PY) -m pytest -q tests/unit
+
+bench: setup
+	@$(PY) bench/create_latency.py
+	@for b in bench/overlay_vs_transcode.py bench/checkpoint_overhead.py bench/upscale_stage.py; do \
+	  [ -f $$b ] && $(PY) $$b; done; true
+
+deploy-check: setup
+	@$(PY) -c "import sys; sys.path.insert(0, 'scripts'); from localstack import wrangler; \
+	  wrangler('deploy', '--dry-run', '--outdir', '.cache/deploy-dry-run')"
+
+clean:
+	rm -rf .wrangler .cache/deploy-dry-run wrangler.local.json

@@ -1,0 +1,33 @@
+import pytest
+
+from controlplane import auth
+from jobspec import format_signature_header, pod_signature
+
+
+def test_user_tokens_verify_and_forgeries_fail():
+    token = auth.issue_user_token("s", "usr_1")
+    assert auth.user_from_token("s", f"Bearer {token}") == "usr_1"
+    for bad in (None, "Basic x", "Bearer u1.usr_2." + token.split(".")[2], f"Bearer {token}x"):
+        with pytest.raises(auth.Unauthorized):
+            auth.user_from_token("s", bad)
+    with pytest.raises(auth.Unauthorized):
+        auth.user_from_token("other-secret", f"Bearer {token}")
+
+
+def test_ws_tickets_expire_and_are_bound_to_a_job():
+    ticket = auth.issue_ws_ticket("s", "usr_1", "job1", expires_at=1000)
+    assert auth.check_ws_ticket("s", ticket, "job1", now=999) == "usr_1"
+    for job, now in (("job2", 999), ("job1", 1001)):
+        with pytest.raises(auth.Unauthorized):
+            auth.check_ws_ticket("s", ticket, job, now)
+
+
+def test_pod_signatures_cover_path_body_and_time():
+    body = b'{"lease_id": "x"}'
+    header = format_signature_header(100, "nonce-123", pod_signature("k", "POST", "/p", 100, "nonce-123", body))
+    assert auth.check_pod_signature("k", header, "POST", "/p", body, now=110) == "nonce-123"
+    for args in (("k", header, "POST", "/q", body, 110), ("k", header, "POST", "/p", body + b" ", 110),
+                 ("k", header, "POST", "/p", body, 1000), ("j", header, "POST", "/p", body, 110),
+                 ("k", None, "POST", "/p", body, 110)):
+        with pytest.raises(auth.Unauthorized):
+            auth.check_pod_signature(*args)

@@ -1,0 +1,89 @@
+"""The job state machine's rules, without a runtime."""
+
+import pytest
+
+from controlplane import job_state as js
+from controlplane.job_state import Policy, Rejected
+
+POLICY = Policy(lease_timeout_s=10, max_attempts=3, requeue_delay_s=2)
+
+
+def processing(now=100.0, lease="L1"):
+    job = js.new_job("j1", "u1", {"type": "overlay"}, now=0.0)
+    js.claim(job, "pod-a", lease, now, POLICY)
+    return job
+
+
+def test_claim_grants_one_lease():
+    job = processing()
+    assert job.status == "processing" and job.lease_id == "L1"
+    with pytest.raises(Rejected) as e:
+        js.claim(job, "pod-b", "L2", 105.0, POLICY)
+    assert e.value.code == "already_leased"
+
+
+def test_expired_lease_can_be_taken_over_and_counts_an_attempt():
+    job = processing()
+    out = js.claim(job, "pod-b", "L2", 111.0, POLICY)
+    assert job.lease_id == "L2" and job.attempts == 1 and out.requeue_delay_s is None
+
+
+def test_progress_only_moves_forward_and_caps_below_100():
+    job = processing()
+    js.progress(job, "L1", 50, 100, 30.0, 2.0, 101.0)
+    assert js.progress(job, "L1", 40, 100, 30.0, 2.0, 102.0).reply["ignored"]
+    js.progress(job, "L1", 100, 100, 30.0, 0.0, 103.0)
+    assert job.progress == 99.9
+
+
+def test_seq_increases_with_every_event():
+    job = processing()
+    seqs = [js.progress(job, "L1", f, 100, 1, None, 101.0).events[0]["seq"] for f in (10, 20, 30)]
+    assert seqs == sorted(seqs) and seqs[0] > 1
+
+
+def test_alarm_requeues_with_backoff_then_gives_up():
+    job = processing()
+    assert js.expire_lease(job, 105.0, POLICY).reply["ignored"]
+    out = js.expire_lease(job, 111.0, POLICY)
+    assert job.status == "pending" and out.requeue_delay_s == 2 and job.attempts == 1
+    js.claim(job, "pod-b", "L2", 120.0, POLICY)
+    assert js.expire_lease(job, 131.0, POLICY).requeue_delay_s == 4
+    js.claim(job, "pod-c", "L3", 140.0, POLICY)
+    out = js.expire_lease(job, 151.0, POLICY)
+    assert job.status == "error" and out.dead_letter and "gave up after 3 attempts" in job.error
+
+
+def test_resume_counts_claims_from_a_checkpoint():
+    job = processing()
+    js.checkpoint(job, "L1", 30, 90, 101.0)
+    js.interrupted(job, "L1", 30, "spot", 0.0, 102.0)
+    assert job.attempts == 0 and job.interruptions == 1
+    out = js.claim(job, "pod-b", "L2", 103.0, POLICY)
+    assert out.events[0]["type"] == "resumed" and out.events[0]["from_frame"] == 30 and job.resume_count == 1
+
+
+def test_terminal_states_never_change():
+    job = processing()
+    js.complete(job, "L1", "out.mp4", 10, 90, 1.0, 110.0)
+    assert js.complete(job, "L1", "out.mp4", 10, 90, 1.0, 111.0).reply["ignored"]
+    for action in (lambda: js.cancel(job, 112.0), lambda: js.retry(job, 112.0),
+                   lambda: js.progress(job, "L1", 95, 100, 1, None, 112.0),
+                   lambda: js.claim(job, "pod-b", "L2", 112.0, POLICY)):
+        with pytest.raises(Rejected):
+            action()
+    assert job.status == "complete" and job.progress == 100.0
+
+
+def test_retry_only_from_error_keeps_the_checkpoint():
+    job = processing()
+    js.checkpoint(job, "L1", 40, 100, 101.0)
+    js.fail(job, "L1", "boom", False, 0.0, 102.0, POLICY)
+    out = js.retry(job, 103.0)
+    assert job.status == "pending" and job.attempts == 0 and job.checkpoint_frame == 40 and out.requeue_delay_s == 0
+
+
+def test_view_has_the_design_shape():
+    view = js.view(processing())
+    assert {"job_id", "status", "progress", "checkpoint", "timing", "seq", "error"} <= view.keys()
+    assert view["timing"]["created_at"].endswith("Z")
