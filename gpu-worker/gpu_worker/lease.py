@@ -1,0 +1,89 @@
+"""A granted job's lease, kept from a thread of its own: heartbeats, progress and checkpoint reports.
+
+The render never waits on the control plane: it posts what to report and goes on. The thread sends
+the latest of each kind every PERIOD_S at most (so no more than 4 progress reports a second), and
+a heartbeat when nothing else was sent for the grant's interval. A refused report (LeaseLost: the
+job was cancelled, or the lease expired and moved on) ends the lease: `lost` says why.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Optional
+
+import httpx
+from jobspec import CheckpointManifest, ClaimGrant
+
+from .control import ControlPlane, ControlPlaneError, LeaseLost
+from .logs import JobProgress
+
+PERIOD_S = 0.25
+
+log = logging.getLogger(__name__)
+
+
+class Lease:
+    def __init__(self, control: ControlPlane, grant: ClaimGrant):
+        self.control, self.job_id, self.lease_id = control, grant.job_id, grant.lease_id
+        self.heartbeat_s = grant.heartbeat_interval_s
+        self.lost: Optional[LeaseLost] = None
+        self._pending: dict[str, dict] = {}  # action -> fields of its latest report
+        self._lock = threading.Lock()
+        self._closing = threading.Event()
+        self._thread = threading.Thread(target=self._keep, name=f"lease-{grant.job_id}", daemon=True)
+
+    def __enter__(self) -> "Lease":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def progress(self, p: JobProgress) -> None:
+        self._post("progress", frame=p.frame, total_frames=p.total, fps=p.fps, eta_s=p.eta_s)
+
+    def checkpoint(self, manifest: CheckpointManifest, manifest_key: str) -> None:
+        self._post("checkpoint", frame=manifest.frame, total_frames=manifest.total_frames,
+                   segments=len(manifest.segments), manifest_key=manifest_key)
+
+    def close(self) -> None:
+        """Send what is still pending, then stop (a final report comes after this)."""
+        self._closing.set()
+        self._thread.join()
+
+    def report(self, action: str, **fields) -> dict:
+        """A report sent now, from the caller's thread: raises LeaseLost, ControlPlaneError."""
+        return self.control.report(self.job_id, action, self.lease_id, **fields)
+
+    def _post(self, action: str, **fields) -> None:
+        with self._lock:
+            self._pending[action] = fields
+
+    def _keep(self) -> None:
+        quiet_since = time.monotonic()  # the claim counts as the first report
+        while self.lost is None:
+            closing = self._closing.wait(PERIOD_S)
+            with self._lock:
+                reports, self._pending = self._pending, {}
+            if not reports and time.monotonic() - quiet_since >= self.heartbeat_s:
+                reports = {"heartbeat": {}}
+            for action, fields in reports.items():
+                if self._send(action, fields):
+                    quiet_since = time.monotonic()
+            if closing:
+                return
+
+    def _send(self, action: str, fields: dict) -> bool:
+        if self.lost is not None:
+            return False
+        try:
+            self.report(action, **fields)
+            return True
+        except LeaseLost as e:
+            self.lost = e
+            log.warning("lease lost: %s", e.reason, extra={"job_id": self.job_id, "cancelled": e.cancelled})
+        except (ControlPlaneError, httpx.HTTPError) as e:
+            log.warning("%s report failed: %s", action, e, extra={"job_id": self.job_id})
+        return False

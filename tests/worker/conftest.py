@@ -1,0 +1,227 @@
+"""The GPU worker against the real thing: a local stack (wrangler dev: control plane, queue, R2) with
+short leases, real ffmpeg, and the worker CLI run as a subprocess, exactly as a pod runs it."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import httpx
+import pytest
+
+from gpu_worker.media import probe, run_ffmpeg
+from gpu_worker.storage import R2, R2CheckpointStore, R2Config
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "scripts"))
+
+import localstack  # noqa: E402
+from localstack import LocalStack  # noqa: E402
+
+STACK_VARS = {"LEASE_TIMEOUT_S": "4", "HEARTBEAT_INTERVAL_S": "1", "REQUEUE_DELAY_S": "0", "MAX_ATTEMPTS": "3"}
+BUCKET = "gpu-export-videos"
+FPS = 30
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory):
+    # wrangler dev reloads whenever its config file changes, and every LocalStack writes the same
+    # wrangler.local.json: a stack started by another session would swap its R2 credentials into
+    # ours, mid-test. A config file of our own keeps this stack to itself.
+    config = ROOT / f"wrangler.worker-tests-{os.getpid()}.json"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(localstack, "LOCAL_CONFIG", config)
+        s = LocalStack(persist_dir=tmp_path_factory.mktemp("worker-stack"), vars=dict(STACK_VARS)).start()
+    try:
+        yield s
+    finally:
+        s.stop()
+        config.unlink(missing_ok=True)
+
+
+def r2_config(stack: LocalStack) -> R2Config:
+    return R2Config(f"{stack.url}/cdn-cgi/local/r2/s3", BUCKET, stack.vars["R2_ACCESS_KEY_ID"],
+                    stack.vars["R2_SECRET_ACCESS_KEY"])
+
+
+@pytest.fixture(scope="session")
+def r2(stack) -> R2:
+    return R2(r2_config(stack))
+
+
+def checkpoint_of(r2: R2, job_id: str) -> R2CheckpointStore:
+    return R2CheckpointStore(r2, job_id, f"checkpoints/{job_id}/")
+
+
+# ---------------------------------------------------------------- input videos
+
+
+def make_clip(path: Path, seconds: int) -> Path:
+    run_ffmpeg("-f", "lavfi", "-i", f"testsrc2=size=256x144:rate={FPS}", "-f", "lavfi", "-i", "sine",
+               "-t", str(seconds), "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p",
+               "-c:a", "aac", str(path))
+    return path
+
+
+@pytest.fixture(scope="session")
+def short_clip(tmp_path_factory) -> Path:
+    """4 s: 120 frames."""
+    return make_clip(tmp_path_factory.mktemp("clips") / "short.mp4", 4)
+
+
+LONG_CLIP_FRAMES = 60 * FPS
+
+
+@pytest.fixture(scope="session")
+def long_clip(tmp_path_factory) -> Path:
+    """60 s: a render of a few seconds, long enough to stop it half way."""
+    return make_clip(tmp_path_factory.mktemp("clips") / "long.mp4", LONG_CLIP_FRAMES // FPS)
+
+
+# ---------------------------------------------------------------- a user of the public API
+
+
+class User:
+    def __init__(self, stack: LocalStack):
+        self.http = httpx.Client(base_url=stack.url, timeout=30)
+        token = self.http.post("/api/auth/anonymous").json()["token"]
+        self.http.headers["authorization"] = f"Bearer {token}"
+
+    def upload(self, data: bytes, name: str = "clip.mp4") -> str:
+        r = self.http.post("/api/videos/upload-url",
+                           json={"filename": name, "content_type": "video/mp4", "size_bytes": len(data)})
+        assert r.status_code == 200, r.text
+        put = httpx.put(r.json()["upload_url"], content=data, headers=r.json()["headers"])
+        assert put.status_code == 200, put.text
+        return r.json()["video_key"]
+
+    def export(self, clip: Path | bytes) -> str:
+        """Upload the clip and create an overlay job on it; the job id."""
+        key = self.upload(clip if isinstance(clip, bytes) else clip.read_bytes())
+        r = self.http.post("/api/jobs", json={"type": "overlay", "input_video_key": key, "params": {
+            "highlight_regions": [{"keyframes": [{"t": 0, "x": 0.5, "y": 0.5, "rx": 0.2, "ry": 0.2},
+                                                 {"t": 3, "x": 0.3, "y": 0.6, "rx": 0.1, "ry": 0.2}]}]}})
+        assert r.status_code == 202, r.text
+        return r.json()["job_id"]
+
+    def job(self, job_id: str) -> dict:
+        r = self.http.get(f"/api/jobs/{job_id}")
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    def wait(self, job_id: str, condition, timeout: float = 60) -> dict:
+        deadline = time.monotonic() + timeout
+        while not condition(job := self.job(job_id)):
+            assert time.monotonic() < deadline, f"job still {job['status']} after {timeout} s: {job}"
+            time.sleep(0.1)
+        return job
+
+    def output_frames(self, job_id: str, path: Path) -> int:
+        r = self.http.get(f"/api/jobs/{job_id}/download")
+        assert r.status_code == 200, r.text
+        video = httpx.get(r.json()["url"], timeout=30)
+        assert video.status_code == 200
+        path.write_bytes(video.content)
+        return probe(str(path)).frames
+
+
+@pytest.fixture
+def user(stack) -> User:
+    return User(stack)
+
+
+def has_checkpoint(job: dict) -> bool:
+    return bool(job["checkpoint"] and job["checkpoint"]["frame"] > 0)
+
+
+# ---------------------------------------------------------------- the worker process
+
+
+class Worker:
+    """`python -m gpu_worker --once`, configured through the environment as in a pod."""
+
+    def __init__(self, stack: LocalStack, workdir: Path, name: str, *args: str):
+        r2 = r2_config(stack)
+        options = {"API_URL": stack.url, "SECRET": stack.vars["WORKER_SECRET"], "QUEUE_API": stack.pull_base,
+                   "ACCOUNT_ID": "local", "QUEUE_ID": "gpu-jobs", "QUEUE_TOKEN": stack.vars["QUEUE_PULL_TOKEN"],
+                   "R2_ENDPOINT": r2.endpoint, "R2_BUCKET": r2.bucket, "R2_ACCESS_KEY_ID": r2.access_key_id,
+                   "R2_SECRET_ACCESS_KEY": r2.secret_access_key, "WORKDIR": str(workdir / name), "POD_ID": name}
+        env = {**os.environ, "PYTHONPATH": f"{ROOT / 'workers/src'}:{ROOT / 'gpu-worker'}",
+               **{f"GPU_WORKER_{option}": value for option, value in options.items()}}
+        self.log_path = workdir / f"{name}.log"
+        with open(self.log_path, "wb") as log:
+            self.proc = subprocess.Popen([sys.executable, "-m", "gpu_worker", "--once", *args], cwd=ROOT, env=env,
+                                         stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+
+    def wait(self, timeout: float) -> int:
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            log = self.log_path.read_text()[-3000:]
+            raise AssertionError(f"worker still running after {timeout} s:\n{log}") from None
+
+    def signal(self, sig: signal.Signals) -> None:
+        self.proc.send_signal(sig)
+
+    def lines(self) -> list[dict]:
+        """The log, one JSON object per line (stderr is not a terminal here)."""
+        return [json.loads(line) for line in self.log_path.read_text().splitlines()]
+
+    def messages(self) -> list[str]:
+        return [line["msg"] for line in self.lines()]
+
+
+@pytest.fixture
+def start_worker(stack, tmp_path):
+    workers: list[Worker] = []
+
+    def start(*args: str) -> Worker:
+        workers.append(Worker(stack, tmp_path, f"pod-{len(workers) + 1}", *args))
+        return workers[-1]
+
+    yield start
+    for w in workers:
+        if w.proc.poll() is None:
+            w.proc.kill()
+            w.proc.wait()
+
+
+# ---------------------------------------------------------------- a cloud metadata endpoint
+
+
+class MetadataServer(ThreadingHTTPServer):
+    """The instance metadata endpoint, on 127.0.0.1: answers `answer` (status, body) to any GET."""
+
+    answer = (404, "")
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_port}/latest/meta-data/spot/instance-action"
+
+
+class _Answer(BaseHTTPRequestHandler):
+    def do_GET(self):
+        status, body = self.server.answer
+        self.send_response(status)
+        self.send_header("content-type", "text/plain")
+        self.end_headers()
+        self.wfile.write(body.encode())
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def metadata():
+    server = MetadataServer(("127.0.0.1", 0), _Answer)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server
+    server.shutdown()
+    server.server_close()
