@@ -148,6 +148,15 @@ def test_tiling_matches_untiled(tiny_path):
         assert np.abs(a.astype(int) - b).max() <= 1
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_fp16_matches_the_cpu(tiny_path):
+    model, inputs = load_model(tiny_path), frames(6, h=33, w=47)
+    cpu = Upscaler(model, device="cpu").upscale(inputs)
+    cuda = Upscaler(load_model(tiny_path), device="cuda", batch_size=4).upscale(inputs)
+    for a, b in zip(cpu, cuda):
+        assert b.shape == a.shape and np.abs(a.astype(int) - b).max() <= 2
+
+
 def test_frames_of_different_sizes_are_refused(tiny_path):
     with pytest.raises(ValueError, match="different sizes"):
         Upscaler(load_model(tiny_path), device="cpu").upscale(frames(1) + frames(1, h=8))
