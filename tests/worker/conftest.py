@@ -22,7 +22,6 @@ from gpu_worker.storage import R2, R2CheckpointStore, R2Config
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "scripts"))
 
-import localstack  # noqa: E402
 from localstack import LocalStack  # noqa: E402
 
 STACK_VARS = {"LEASE_TIMEOUT_S": "4", "HEARTBEAT_INTERVAL_S": "1", "REQUEUE_DELAY_S": "0", "MAX_ATTEMPTS": "3"}
@@ -32,18 +31,11 @@ FPS = 30
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory):
-    # wrangler dev reloads whenever its config file changes, and every LocalStack writes the same
-    # wrangler.local.json: a stack started by another session would swap its R2 credentials into
-    # ours, mid-test. A config file of our own keeps this stack to itself.
-    config = ROOT / f"wrangler.worker-tests-{os.getpid()}.json"
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(localstack, "LOCAL_CONFIG", config)
-        s = LocalStack(persist_dir=tmp_path_factory.mktemp("worker-stack"), vars=dict(STACK_VARS)).start()
+    s = LocalStack(persist_dir=tmp_path_factory.mktemp("worker-stack"), vars=dict(STACK_VARS)).start()
     try:
         yield s
     finally:
         s.stop()
-        config.unlink(missing_ok=True)
 
 
 def r2_config(stack: LocalStack) -> R2Config:

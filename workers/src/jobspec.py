@@ -283,14 +283,19 @@ class Completed(LeaseReport):
     gpu_seconds: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 0.0
 
 
+GpuSeconds = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+
+
 class Failed(LeaseReport):
     reason: str = Field(min_length=1, max_length=MAX_REASON_CHARS)
     retryable: bool = False
+    gpu_seconds: GpuSeconds = 0.0
 
 
 class Interrupted(LeaseReport):
     frame: int = Field(ge=0)
     reason: str = Field(default="spot interruption", max_length=200)
+    gpu_seconds: GpuSeconds = 0.0
 
 
 POD_REPORTS = {
