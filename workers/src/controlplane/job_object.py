@@ -140,7 +140,8 @@ class ExportJobState(DurableObject):
     async def fetch(self, request):
         job = await self._load()
         user_id = request.headers.get("x-user-id")
-        if job is None or job.user_id != user_id or request.headers.get("upgrade") != "websocket":
+        upgrade = (request.headers.get("upgrade") or "").lower()
+        if job is None or job.user_id != user_id or upgrade != "websocket":
             return bindings.json_response({"error": "not_found", "reason": "no such job"}, 404)
         client, server = bindings.accept_websocket(self.ctx, {"user_id": user_id}, [user_id])
         server.send(json.dumps({"type": "snapshot", "job_id": job.job_id, "seq": job.seq,
@@ -162,7 +163,8 @@ class ExportJobState(DurableObject):
             ws.send(json.dumps({"type": "error", "error": "unknown message: send subscribe or ping"}))
 
     async def webSocketClose(self, ws, code, reason, was_clean):
-        ws.close(code if code and code != 1005 else 1000, "closing")
+        # 1005 and 1006 describe a close; they may not be sent in one.
+        ws.close(code if code and code not in (1005, 1006) else 1000, "closing")
 
     def _broadcast(self, event: dict) -> None:
         text = json.dumps(event)
