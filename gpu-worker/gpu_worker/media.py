@@ -1,6 +1,7 @@
 """Video files in and out: probing, frame-exact raw decoding and encoding through ffmpeg pipes.
 
-Frames are HxWx3 uint8 BGR numpy arrays. ffmpeg runs as a subprocess; its stderr always goes
+Frames are uint8 numpy arrays: HxWx3 BGR, or I420 where no processor needs BGR (FrameFormat).
+ffmpeg runs as a subprocess; its stderr always goes
 to a temporary file (an unread stderr PIPE can fill up and deadlock the process).
 """
 
@@ -24,6 +25,13 @@ from jobspec import EncoderSettings
 # Containers we accept (ffmpeg demuxer names). ffmpeg opens much else, text files included.
 VIDEO_CONTAINERS = {"mov", "mp4", "matroska", "webm", "avi", "mpegts", "mpeg", "flv", "asf", "ogg"}
 MAX_CFR_RATE = 120  # a "guessed" rate above this is a timestamp artefact, not a frame rate
+
+# ffmpeg's names for the common colour tags (libavutil's enum values); others stay untagged
+COLOR_TAGS = {
+    "colorspace": {1: "bt709", 5: "bt470bg", 6: "smpte170m", 9: "bt2020nc"},
+    "color_primaries": {1: "bt709", 5: "bt470bg", 6: "smpte170m", 9: "bt2020"},
+    "color_trc": {1: "bt709", 6: "smpte170m", 13: "iec61966-2-1", 14: "bt2020-10", 16: "smpte2084", 18: "arib-std-b67"},
+}
 
 
 class CorruptInput(Exception):
@@ -54,18 +62,28 @@ def ffmpeg_cmd(*args: str) -> list[str]:
     return [ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error", "-y", *args]
 
 
-def _failure(proc: subprocess.Popen, log) -> FFmpegError:
-    log.seek(0)
-    tail = log.read()[-2000:].decode(errors="replace").strip()
-    return FFmpegError(f"ffmpeg exited with {proc.returncode}: {tail or 'no message'}")
+class FFmpegProcess:
+    """ffmpeg running in the background; wait() raises FFmpegError with its last error lines."""
+
+    def __init__(self, *args: str, stdin=None, stdout=subprocess.DEVNULL):
+        self._log = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen(ffmpeg_cmd(*args), stdin=stdin, stdout=stdout, stderr=self._log)
+
+    def wait(self) -> None:
+        with self._log:
+            if self.proc.wait() != 0:
+                self._log.seek(0)
+                tail = self._log.read()[-2000:].decode(errors="replace").strip()
+                raise FFmpegError(f"ffmpeg exited with {self.proc.returncode}: {tail or 'no message'}")
+
+    def kill(self) -> None:
+        self.proc.kill()
+        self.proc.wait()
+        self._log.close()
 
 
 def run_ffmpeg(*args: str) -> None:
-    """Run ffmpeg to completion; FFmpegError with its last error lines if it fails."""
-    with tempfile.TemporaryFile() as log:
-        proc = subprocess.Popen(ffmpeg_cmd(*args), stdout=subprocess.DEVNULL, stderr=log)
-        if proc.wait() != 0:
-            raise _failure(proc, log)
+    FFmpegProcess(*args).wait()
 
 
 # ---------------------------------------------------------------- probing
@@ -81,6 +99,8 @@ class VideoInfo:
     has_audio: bool
     is_vfr: bool
     start: float  # first video frame, in seconds after the file's start (what ffmpeg -ss counts from)
+    color: tuple[tuple[str, str], ...] = ()  # known colour tags: (ffmpeg option, value)
+    i420: bool = False  # 8-bit 4:2:0, limited range: decodes to I420 with no conversion
 
 
 def probe(path: str) -> VideoInfo:
@@ -100,6 +120,8 @@ def probe(path: str) -> VideoInfo:
             has_audio=bool(container.streams.audio),
             is_vfr=is_vfr,
             start=float(max(pts[0] * stream.time_base - container_start, 0)),
+            color=_color_tags(stream.codec_context),
+            i420=stream.codec_context.pix_fmt == "yuv420p" and stream.codec_context.color_range != 2,  # 2: full
         )
 
 
@@ -139,6 +161,11 @@ def _frame_pts(container, stream) -> list[int]:
     return pts
 
 
+def _color_tags(codec_context) -> tuple[tuple[str, str], ...]:
+    tags = ((option, names.get(getattr(codec_context, option, 0))) for option, names in COLOR_TAGS.items())
+    return tuple((option, name) for option, name in tags if name)
+
+
 def _frame_rate(stream, times: list[Fraction]) -> tuple[Fraction, bool]:
     """The stream's rate, and whether it is variable: CFR means frame i is shown at i / rate,
     to within half a frame (so a time-based seek lands on frame i)."""
@@ -161,10 +188,46 @@ def to_cfr(src: str, dst: str, fps: Fraction) -> None:
     os.replace(part, dst)
 
 
+# ---------------------------------------------------------------- raw frames
+
+
+@dataclass(frozen=True)
+class FrameFormat:
+    """How raw frames travel between ffmpeg and Python.
+
+    bgr24: HxWx3 arrays; the encoder converts them to BT.709 YUV.
+    yuv420p: I420 as one (H*3/2)xW array (Y, then U, then V; even sizes only), the source's YUV
+    values untouched: no colour conversion either way, and the output gets the source's tags."""
+
+    pix_fmt: str = "bgr24"
+    color: tuple[tuple[str, str], ...] = ()
+
+    def shape(self, width: int, height: int) -> tuple[int, ...]:
+        return (height, width, 3) if self.pix_fmt == "bgr24" else (height * 3 // 2, width)
+
+    def encoder_args(self) -> list[str]:
+        """Output options that turn frames of this format into tagged yuv420p."""
+        if self.pix_fmt == "bgr24":
+            return ["-vf", "scale=out_color_matrix=bt709:out_range=tv",
+                    "-colorspace", "bt709", "-color_primaries", "bt709", "-color_trc", "bt709"]
+        return [arg for option, value in self.color for arg in (f"-{option}", value)]
+
+
+BGR = FrameFormat()
+
+
+def i420_planes(frame: np.ndarray, width: int, height: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Views of the Y, U and V planes of an I420 frame."""
+    quarter = height // 4
+    return (frame[:height], frame[height : height + quarter].reshape(height // 2, width // 2),
+            frame[height + quarter :].reshape(height // 2, width // 2))
+
+
 # ---------------------------------------------------------------- decoding
 
 
-def decode(path: str, info: VideoInfo, start: int = 0, count: int | None = None) -> Iterator[np.ndarray]:
+def decode(path: str, info: VideoInfo, start: int = 0, count: int | None = None,
+           fmt: FrameFormat = BGR) -> Iterator[np.ndarray]:
     """Frames [start, start + count) of a CFR video, exactly: the seek goes to half a frame before
     frame `start`, and ffmpeg's accurate seek drops everything earlier. Each frame is a new array.
     Ends early only if the file does; an ffmpeg failure raises FFmpegError."""
@@ -174,21 +237,18 @@ def decode(path: str, info: VideoInfo, start: int = 0, count: int | None = None)
     args += ["-i", path, "-map", "0:v:0", "-fps_mode", "passthrough"]
     if count is not None:
         args += ["-frames:v", str(count)]
-    args += ["-f", "rawvideo", "-pix_fmt", "bgr24", "pipe:1"]
-    shape = (info.height, info.width, 3)
-    with tempfile.TemporaryFile() as log:
-        proc = subprocess.Popen(ffmpeg_cmd(*args), stdout=subprocess.PIPE, stderr=log, bufsize=0)
-        finished = False
-        try:
-            while (frame := _read_frame(proc.stdout, shape)) is not None:
-                yield frame
-            finished = True
-        finally:
-            proc.stdout.close()
-            if not finished:
-                proc.kill()
-            if proc.wait() != 0 and finished:
-                raise _failure(proc, log)
+    args += ["-f", "rawvideo", "-pix_fmt", fmt.pix_fmt, "pipe:1"]
+    shape = fmt.shape(info.width, info.height)
+    ffmpeg = FFmpegProcess(*args, stdout=subprocess.PIPE)
+    try:
+        while (frame := _read_frame(ffmpeg.proc.stdout, shape)) is not None:
+            yield frame
+    except BaseException:  # includes GeneratorExit: the reader stopped early
+        ffmpeg.kill()
+        raise
+    finally:
+        ffmpeg.proc.stdout.close()
+    ffmpeg.wait()
 
 
 def _read_frame(pipe, shape) -> np.ndarray | None:
@@ -214,26 +274,24 @@ def encoder_settings(codec: str, width: int, height: int, fps: Fraction, quality
 
 
 def encoder_args(s: EncoderSettings) -> list[str]:
-    """Output options of an H.264 encode with these settings (BT.709, yuv420p)."""
+    """Output options of an H.264 yuv420p encode with these settings."""
     if s.codec == "libx264":
         codec = ["-c:v", "libx264", "-preset", s.preset, "-crf", str(s.quality)]
     else:
         codec = ["-c:v", "h264_nvenc", "-preset", s.preset, "-tune", "hq", "-rc", "vbr", "-cq", str(s.quality), "-b:v", "0"]
-    return codec + ["-vf", "scale=out_color_matrix=bt709:out_range=tv", "-pix_fmt", "yuv420p",
-                    "-colorspace", "bt709", "-color_primaries", "bt709", "-color_trc", "bt709"]
+    return codec + ["-pix_fmt", "yuv420p"]
 
 
 class Encoder:
     """An ffmpeg encoder fed raw frames. write() only queues the frame: a writer thread pipes it
     to ffmpeg, so encoding overlaps the caller's work. close() finishes the file."""
 
-    def __init__(self, path: str, settings: EncoderSettings, queue_size: int = 8):
-        self._log = tempfile.TemporaryFile()
+    def __init__(self, path: str, settings: EncoderSettings, fmt: FrameFormat = BGR, queue_size: int = 8):
         size = f"{settings.width}x{settings.height}"
         rate = f"{settings.fps_num}/{settings.fps_den}"
-        cmd = ffmpeg_cmd("-f", "rawvideo", "-pix_fmt", "bgr24", "-s", size, "-r", rate, "-i", "pipe:0",
-                         *encoder_args(settings), "-an", path)
-        self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self._log)
+        self._ffmpeg = FFmpegProcess("-f", "rawvideo", "-pix_fmt", fmt.pix_fmt, "-s", size, "-r", rate, "-i", "pipe:0",
+                                     *encoder_args(settings), *fmt.encoder_args(), "-an", path, stdin=subprocess.PIPE)
+        self._pipe = self._ffmpeg.proc.stdin
         self._queue: queue.Queue = queue.Queue(queue_size)
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._pipe_frames, name="encoder-writer", daemon=True)
@@ -243,8 +301,8 @@ class Encoder:
         while (frame := self._queue.get()) is not None:
             if self._error is None:  # after a failure, keep draining so write() never blocks
                 try:
-                    self._proc.stdin.write(np.ascontiguousarray(frame).data)
-                except (BrokenPipeError, OSError) as e:
+                    self._pipe.write(np.ascontiguousarray(frame).data)
+                except OSError as e:
                     self._error = e
 
     def write(self, frame: np.ndarray) -> None:
@@ -256,19 +314,17 @@ class Encoder:
     def close(self) -> None:
         self._stop_writer()
         try:
-            self._proc.stdin.close()
-        except BrokenPipeError:
+            self._pipe.close()
+        except OSError:
             pass
-        with self._log:
-            if self._proc.wait() != 0 or self._error is not None:
-                raise _failure(self._proc, self._log)
+        self._ffmpeg.wait()
+        if self._error is not None:
+            raise FFmpegError(f"encoder stopped reading frames: {self._error}")
 
     def abort(self) -> None:
         """Stop now and leave an unusable file (may be called more than once)."""
-        self._proc.kill()
+        self._ffmpeg.kill()
         self._stop_writer()
-        self._proc.wait()
-        self._log.close()
 
     def _stop_writer(self) -> None:
         if self._thread.is_alive():

@@ -1,4 +1,4 @@
-"""The final file: the joined video, each clip's audio cut to its frames, chapters, +faststart."""
+"""The final file: the joined video, the clips' audio cut to their frames, chapters, +faststart."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ import os
 import re
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import Optional
 
-from .media import run_ffmpeg
+from .media import FFmpegProcess, run_ffmpeg
 
 AUDIO_RATE = 48000
 
@@ -28,22 +29,26 @@ class Chapter:
     frames: int
 
 
-def mux(video_input: list[str], video_codec: list[str], out: str, audio: list[ClipAudio],
+def start_soundtrack(audio: list[ClipAudio], path: str) -> Optional[FFmpegProcess]:
+    """Start encoding the clips' audio, concatenated in order, to AAC in `path` (.m4a), in the
+    background. Each clip's audio is padded or cut to exactly its duration, so it stays in sync.
+    None when no clip has audio."""
+    if not any(a.path for a in audio):
+        return None
+    inputs, graph = _audio_graph(audio)
+    return FFmpegProcess(*inputs, "-filter_complex", graph, "-map", "[aout]", "-c:a", "aac", "-b:a", "160k", path)
+
+
+def mux(video_input: list[str], video_codec: list[str], out: str, soundtrack: Optional[str],
         chapters: list[Chapter], fps: Fraction) -> None:
-    """Write `out` from a video input (ffmpeg input options) and the clips' audio, concatenated
-    in order; each clip's audio is padded or cut to exactly its duration so it stays in sync.
-    No clip with audio: no audio track."""
-    args = list(video_input)
-    maps = ["-map", "0:v:0"]
-    n_inputs = 1
-    if any(a.path for a in audio):
-        inputs, graph = _audio_graph(audio, first_input=1)
-        args += inputs
-        n_inputs += inputs.count("-i")
-        maps += ["-filter_complex", graph, "-map", "[aout]", "-c:a", "aac", "-b:a", "160k"]
+    """Write `out` from a video input (ffmpeg input options), the soundtrack and the chapters."""
+    args, maps = list(video_input), ["-map", "0:v:0"]
+    if soundtrack:
+        args += ["-i", soundtrack]
+        maps += ["-map", "1:a:0", "-c:a", "copy"]
     if chapters:
         args += ["-f", "ffmetadata", "-i", _write_chapters(chapters, fps, out + ".chapters.txt")]
-        maps += ["-map_chapters", str(n_inputs)]
+        maps += ["-map_chapters", str(args.count("-i") - 1)]
     else:
         maps += ["-map_chapters", "-1"]
     part = out + ".part.mp4"
@@ -51,9 +56,9 @@ def mux(video_input: list[str], video_codec: list[str], out: str, audio: list[Cl
     os.replace(part, out)
 
 
-def _audio_graph(audio: list[ClipAudio], first_input: int) -> tuple[list[str], str]:
+def _audio_graph(audio: list[ClipAudio]) -> tuple[list[str], str]:
     """ffmpeg inputs (one per clip with audio) and the filter graph that ends in [aout]."""
-    inputs, chains, k = [], [], first_input
+    inputs, chains, k = [], [], 0
     for i, a in enumerate(audio):
         d = f"{a.duration:.6f}"
         if a.path:

@@ -14,9 +14,9 @@ from typing import Callable, Optional
 
 from jobspec import Clip, FramingJob, MultiClipJob, OverlayJob
 
-from .media import CorruptInput, VideoInfo, probe, to_cfr
+from .media import BGR, CorruptInput, FrameFormat, VideoInfo, probe, to_cfr
 from .mux import Chapter, ClipAudio
-from .processors import Chain, PassThrough, Processor, make_processor
+from .processors import Chain, PassThrough, Processor, make_processor, pix_fmts
 from .processors.fit import Fit
 
 
@@ -45,6 +45,7 @@ class RenderPlan:
     height: int
     fps: Fraction
     with_chapters: bool
+    fmt: FrameFormat = BGR
 
     @property
     def total_frames(self) -> int:
@@ -91,7 +92,17 @@ def make_plan(spec: OverlayJob | FramingJob | MultiClipJob, inputs: dict[str, st
         if (processor.out_width, processor.out_height) != (out_w, out_h):
             processor = Chain([processor, Fit(processor.out_width, processor.out_height, out_w, out_h)])
         plans.append(ClipPlan(source, info, first, frames, clip.title, processor))
-    return RenderPlan(plans, out_w, out_h, fps, with_chapters=isinstance(spec, MultiClipJob))
+    return RenderPlan(plans, out_w, out_h, fps, isinstance(spec, MultiClipJob), _frame_format(plans))
+
+
+def _frame_format(clips: list[ClipPlan]) -> FrameFormat:
+    """I420 straight from the decoder to the encoder where possible: every processor takes it,
+    every source is plain 4:2:0 of even size, all with the same colour tags."""
+    colors = {c.info.color for c in clips}
+    if len(colors) == 1 and all("yuv420p" in pix_fmts(c.processor) and c.info.i420
+                                and c.info.width % 2 == 0 and c.info.height % 2 == 0 for c in clips):
+        return FrameFormat("yuv420p", colors.pop())
+    return BGR
 
 
 def _clips_of(spec) -> list[Clip]:

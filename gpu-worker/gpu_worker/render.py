@@ -16,7 +16,7 @@ from typing import Callable, Iterable, Iterator, Literal, Optional
 from jobspec import CheckpointManifest, FramingJob, MultiClipJob, OverlayJob
 
 from .media import CorruptInput, choose_codec, decode, encoder_settings
-from .mux import mux
+from .mux import mux, start_soundtrack
 from .plan import ClipPlan, RenderPlan, make_plan
 from .segments import CheckpointStore, SegmentWriter, concat_input, resume, video_codec_args
 
@@ -79,11 +79,20 @@ def render(spec: OverlayJob | FramingJob | MultiClipJob, inputs: dict[str, str],
     if resumed_from:
         hooks.on_resumed(resumed_from)
     writer = SegmentWriter(store, segment_dir, manifest, settings, segment_frames, segment_seconds,
-                           hooks.on_checkpoint, pod_id)
-    _encode(plan, writer, hooks)
+                           hooks.on_checkpoint, pod_id, plan.fmt)
+    soundtrack = os.path.join(workdir, "soundtrack.m4a")
+    audio = start_soundtrack([c.audio() for c in plan.clips], soundtrack)  # alongside the video
+    try:
+        _encode(plan, writer, hooks)
+        if audio:
+            audio.wait()
+    except BaseException:
+        if audio:
+            audio.kill()
+        raise
     out = os.path.join(workdir, "output.mp4")
     mux(concat_input(manifest, segment_dir), video_codec_args(manifest, settings), out,
-        [c.audio() for c in plan.clips], plan.chapters(), plan.fps)
+        soundtrack if audio else None, plan.chapters(), plan.fps)
     return RenderResult(out, manifest.frame, plan.width, plan.height, settings.codec, resumed_from)
 
 
@@ -125,7 +134,7 @@ def _source_frames(plan: RenderPlan, start: int) -> Iterator[tuple[ClipPlan, int
         if skip >= clip.frames:
             continue
         n = skip
-        for image in decode(clip.source, clip.info, clip.first + skip, clip.frames - skip):
+        for image in decode(clip.source, clip.info, clip.first + skip, clip.frames - skip, plan.fmt):
             yield clip, n, image
             n += 1
         if n < clip.frames:

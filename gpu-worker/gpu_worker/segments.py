@@ -11,13 +11,15 @@ import hashlib
 import os
 import shutil
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Callable, Optional, Protocol
 
 import numpy as np
 from jobspec import CheckpointManifest, EncoderSettings, SegmentRecord
 
-from .media import Encoder, encoder_args
+from .media import BGR, Encoder, FrameFormat, encoder_args
 
 
 class CheckpointStore(Protocol):
@@ -119,63 +121,84 @@ def _have_segment(store: CheckpointStore, record: SegmentRecord, path: str) -> b
     return sha256_file(path) == record.sha256
 
 
+@dataclass
+class _Segment:
+    encoder: Encoder
+    index: int
+    first_frame: int
+    frames: int = 0
+    opened: float = field(default_factory=time.monotonic)
+
+
 class SegmentWriter:
     """Frames in, checkpointed segments out. A segment ends after `max_frames` frames or
-    `max_seconds` of wall time, whichever comes first, or when checkpoint() is called."""
+    `max_seconds` of wall time, whichever comes first, or at checkpoint().
+
+    A full segment is finished (encoder drained, file stored, then the manifest) by a background
+    thread while the next segment's encoder already takes frames: the render never waits for the
+    drain. on_checkpoint is still called from the writing thread, at the next write."""
 
     def __init__(self, store: CheckpointStore, workdir: str, manifest: CheckpointManifest,
                  settings: EncoderSettings, max_frames: int = 300, max_seconds: float = 30.0,
-                 on_checkpoint: Callable[[CheckpointManifest], None] = lambda m: None, pod_id: str = ""):
-        self.store, self.workdir, self.manifest, self.settings = store, workdir, manifest, settings
+                 on_checkpoint: Callable[[CheckpointManifest], None] = lambda m: None, pod_id: str = "",
+                 fmt: FrameFormat = BGR):
+        self.store, self.workdir, self.manifest, self.settings, self.fmt = store, workdir, manifest, settings, fmt
         self.max_frames, self.max_seconds = max_frames, max_seconds
         self.on_checkpoint, self.pod_id = on_checkpoint, pod_id
-        self._encoder: Optional[Encoder] = None
-        self._frames = 0
-        self._opened = 0.0
-
-    @property
-    def frame(self) -> int:
-        """The next frame to be written (frames before it are stored or in the open segment)."""
-        return self.manifest.frame + self._frames
+        self.frame = manifest.frame  # the next frame to be written
+        self._open: Optional[_Segment] = None
+        self._finisher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="segment-finisher")
+        self._finishing: list[Future] = []  # in segment order; each gives a copy of its manifest
 
     def write(self, frame: np.ndarray) -> None:
-        if self._encoder is None:
-            self._encoder = Encoder(self._part_path(), self.settings)
-            self._opened = time.monotonic()
-        self._encoder.write(frame)
-        self._frames += 1
-        if self._frames >= self.max_frames or time.monotonic() - self._opened >= self.max_seconds:
-            self.checkpoint()
+        self._report_finished(wait=False)
+        if self._open is None:
+            index = len(self.manifest.segments) + len(self._finishing)
+            self._open = _Segment(Encoder(self._part_path(index), self.settings, self.fmt), index, self.frame)
+        self._open.encoder.write(frame)
+        self._open.frames += 1
+        self.frame += 1
+        if self._open.frames >= self.max_frames or time.monotonic() - self._open.opened >= self.max_seconds:
+            self._finishing.append(self._finisher.submit(self._store, self._open))
+            self._open = None
 
     def checkpoint(self) -> None:
-        """Finish the open segment (if any) and store it, then the manifest."""
-        if self._encoder is None:
-            return
-        self._encoder.close()
-        self._encoder = None
-        index = len(self.manifest.segments)
-        path = os.path.join(self.workdir, segment_key(index))
-        os.replace(self._part_path(), path)
-        record = SegmentRecord(index=index, key=segment_key(index), first_frame=self.manifest.frame,
-                               frames=self._frames, sha256=sha256_file(path),
-                               size_bytes=os.path.getsize(path), encoder=self.settings)
-        self.store.put_segment(path, record)
-        self.manifest.segments.append(record)
-        self.manifest.frame += self._frames
-        self.manifest.pod_id, self.manifest.updated_at = self.pod_id, time.time()
-        self._frames = 0
-        self.store.put_manifest(self.manifest)
-        self.on_checkpoint(self.manifest)
+        """End the open segment (if any) and return once every segment and the manifest are stored."""
+        if self._open is not None:
+            self._finishing.append(self._finisher.submit(self._store, self._open))
+            self._open = None
+        self._report_finished(wait=True)
 
     def abort(self) -> None:
-        """Drop the open segment."""
-        if self._encoder is not None:
-            self._encoder.abort()
-            self._encoder = None
-            self._frames = 0
+        """Drop the open segment; segments already complete are still stored."""
+        if self._open is not None:
+            self._open.encoder.abort()
+            self._open = None
+        for future in self._finishing:
+            future.exception()  # wait; a failure here does not matter any more
+        self._finishing.clear()
 
-    def _part_path(self) -> str:
-        return os.path.join(self.workdir, f"seg_{len(self.manifest.segments):05d}.part.mp4")
+    def _report_finished(self, wait: bool) -> None:
+        while self._finishing and (wait or self._finishing[0].done()):
+            self.on_checkpoint(self._finishing.pop(0).result())
+
+    def _store(self, segment: _Segment) -> CheckpointManifest:
+        """Runs on the finisher thread, one segment at a time, in order."""
+        segment.encoder.close()
+        key = segment_key(segment.index)
+        path = os.path.join(self.workdir, key)
+        os.replace(self._part_path(segment.index), path)
+        record = SegmentRecord(index=segment.index, key=key, first_frame=segment.first_frame, frames=segment.frames,
+                               sha256=sha256_file(path), size_bytes=os.path.getsize(path), encoder=self.settings)
+        self.store.put_segment(path, record)
+        self.manifest.segments.append(record)
+        self.manifest.frame = segment.first_frame + segment.frames
+        self.manifest.pod_id, self.manifest.updated_at = self.pod_id, time.time()
+        self.store.put_manifest(self.manifest)
+        return self.manifest.model_copy(deep=True)
+
+    def _part_path(self, index: int) -> str:
+        return os.path.join(self.workdir, f"seg_{index:05d}.part.mp4")
 
 
 # ---------------------------------------------------------------- joining

@@ -1,9 +1,11 @@
+import cv2
 import numpy as np
 import pytest
-from jobspec import OverlayParams
-from render_helpers import KEY_A, frames, overlay_job, region, render_job
+from jobspec import JOB_SPEC, OverlayParams
+from render_helpers import KEY_A, KEY_B, frames, overlay_job, region, render_job
 
 from gpu_worker.media import probe
+from gpu_worker.plan import make_plan
 from gpu_worker.processors.overlay import OverlayProcessor
 
 W, H = 320, 180
@@ -57,3 +59,22 @@ def test_overlay_render_dims_outside_the_moving_ellipse(clip_av, tmp_path):
         assert patch(out, far, 90).mean() == pytest.approx(0.4 * patch(src, far, 90).mean(), rel=0.06)
         assert np.abs(patch(out, centre, 90) - patch(src, centre, 90)).mean() < 4
         assert np.abs(patch(out, far, 90) - 0.4 * patch(src, far, 90)).mean() < 4
+
+
+def test_i420_frames_are_dimmed_like_bgr_frames():
+    """The fast path (I420 straight from the decoder) matches dimming in BGR."""
+    ramp = np.linspace(0, 255, W, dtype=np.float32)
+    bgr = np.dstack([np.tile(ramp, (H, 1)), np.tile(ramp[::-1], (H, 1)), np.full((H, W), 128, np.float32)]).astype(np.uint8)
+    i420 = cv2.cvtColor(bgr, cv2.COLOR_BGR2YUV_I420)
+    processor = OverlayProcessor(OverlayParams(highlight_regions=[region(0.4, 0.4, rx=0.2, ry=0.3)]), W, H)
+    processor.process([bgr, i420], [0.0, 0.0])
+    via_i420 = cv2.cvtColor(i420, cv2.COLOR_YUV2BGR_I420).astype(int)
+    assert np.abs(via_i420 - bgr).mean() < 1.5
+
+
+def test_overlay_jobs_take_the_i420_path_and_letterboxed_clips_bgr(clip_av, clip_silent, tmp_path):
+    assert make_plan(overlay_job(), {KEY_A: clip_av}, str(tmp_path)).fmt.pix_fmt == "yuv420p"
+    mixed = JOB_SPEC.validate_python({"type": "multi_clip", "params": {"clips": [
+        {"input_video_key": KEY_A}, {"input_video_key": KEY_B}]}})
+    plan = make_plan(mixed, {KEY_A: clip_av, KEY_B: clip_silent}, str(tmp_path))
+    assert plan.fmt.pix_fmt == "bgr24"  # clip_silent is 256x144: fitted to 320x180 in BGR

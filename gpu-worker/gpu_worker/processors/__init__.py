@@ -3,6 +3,9 @@
 A processor has `out_width`, `out_height` and `process(frames, times) -> frames`: a batch of
 HxWx3 uint8 BGR frames with their times in seconds of the source video (what keyframes are
 written in), returned as frames of the output size. It may modify the input frames in place.
+Optionally `pix_fmts`: the frame formats it takes, best first; one that lists "yuv420p" may be
+given I420 frames instead ((H*3/2)xW 2-D arrays, see media.FrameFormat), which skips two colour
+conversions per frame.
 """
 
 from __future__ import annotations
@@ -20,7 +23,13 @@ class Processor(Protocol):
     def process(self, frames: list[np.ndarray], times: list[float]) -> list[np.ndarray]: ...
 
 
+def pix_fmts(processor: Processor) -> tuple[str, ...]:
+    return getattr(processor, "pix_fmts", ("bgr24",))
+
+
 class PassThrough:
+    pix_fmts = ("yuv420p", "bgr24")
+
     def __init__(self, width: int, height: int):
         self.out_width, self.out_height = width, height
 
@@ -34,6 +43,7 @@ class Chain:
     def __init__(self, steps: Sequence[Processor]):
         self.steps = list(steps)
         self.out_width, self.out_height = self.steps[-1].out_width, self.steps[-1].out_height
+        self.pix_fmts = tuple(f for f in pix_fmts(self.steps[0]) if all(f in pix_fmts(s) for s in self.steps))
 
     def process(self, frames: list[np.ndarray], times: list[float]) -> list[np.ndarray]:
         for step in self.steps:

@@ -3,8 +3,11 @@
 Per pixel, region r gives a gain of 1 inside its ellipse, falling to 1 - dim_r over a soft
 edge just outside it: `feather` x the frame's shorter side wide on a circle; on an ellipse the
 band is uniform in the ellipse's own radius (wider along the long axis). The brightest region
-wins, so the background is dimmed by the smallest `dim`. Only the bounding box of the ellipses and their soft
-edges takes a per-pixel float pass; the rest of the frame goes through a 256-entry lookup table.
+wins, so the background is dimmed by the smallest `dim`.
+
+Dimming scales a value's distance from black: BGR values, or in I420 the distance of Y from 16
+and of U, V from 128 (the same thing, as YUV is linear in RGB). Only the bounding box of the
+ellipses and their soft edges takes a per-pixel float pass; the rest, one scale-and-add.
 """
 
 from __future__ import annotations
@@ -17,8 +20,10 @@ import numpy as np
 from jobspec import OverlayParams
 
 from ..keyframes import interpolate
+from ..media import i420_planes
 
 FIELDS = ("x", "y", "rx", "ry")
+Box = tuple[int, int, int, int]  # x0, y0, x1, y1 in samples of a plane
 
 
 @dataclass
@@ -32,24 +37,15 @@ class Ellipse:
     band: float
     keep: float  # the gain far outside: 1 - dim
 
-    def box(self, width: int, height: int) -> tuple[int, int, int, int]:
-        grow = 1 + self.band
-        return (max(0, math.floor(self.cx - self.rx * grow)), max(0, math.floor(self.cy - self.ry * grow)),
-                min(width, math.ceil(self.cx + self.rx * grow) + 1), min(height, math.ceil(self.cy + self.ry * grow) + 1))
-
 
 class OverlayProcessor:
+    pix_fmts = ("yuv420p", "bgr24")
+
     def __init__(self, params: OverlayParams, width: int, height: int):
         self.out_width, self.out_height = width, height
         self._regions = params.highlight_regions
-        self._cols = np.arange(width, dtype=np.float32) + 0.5  # pixel centres
-        self._rows = np.arange(height, dtype=np.float32) + 0.5
-        # scratch planes, reused every frame (views of the first h*w elements)
-        self._dist = np.empty(width * height, np.float32)
-        self._gain = np.empty(width * height, np.float32)
-        self._gain8 = np.empty(width * height, np.uint8)
-        self._gain3 = np.empty(width * height * 3, np.uint8)
-        self._luts: dict[float, np.ndarray] = {}
+        self._luma = _Plane(width, height, step=1)
+        self._chroma = _Plane(width // 2, height // 2, step=2)
 
     def process(self, frames: list[np.ndarray], times: list[float]) -> list[np.ndarray]:
         for frame, t in zip(frames, times):
@@ -67,39 +63,62 @@ class OverlayProcessor:
         return out
 
     def spotlight(self, frame: np.ndarray, t: float) -> None:
-        """Apply the overlay to `frame` in place."""
+        """Apply the overlay to a BGR or I420 frame, in place."""
         ellipses = self.ellipses(t)
-        boxes = [e.box(self.out_width, self.out_height) for e in ellipses]
-        x0, y0 = min(b[0] for b in boxes), min(b[1] for b in boxes)
-        x1, y1 = max(b[2] for b in boxes), max(b[3] for b in boxes)
-        background = self._lut(max(e.keep for e in ellipses))
-        for strip in (frame[:y0], frame[y1:], frame[y0:y1, :x0], frame[y0:y1, x1:]):
-            if strip.size:
-                cv2.LUT(strip, background, dst=strip)
-        box = frame[y0:y1, x0:x1]
-        gain3 = self._gain_box(ellipses, x0, y0, x1, y1)
-        cv2.multiply(box, gain3, dst=box, scale=1 / 255)
+        if frame.ndim == 3:
+            self._dim([frame], self._luma, ellipses, black=0)
+        else:
+            y, u, v = i420_planes(frame, self.out_width, self.out_height)
+            self._dim([y], self._luma, ellipses, black=16)
+            self._dim([u, v], self._chroma, ellipses, black=128)
 
-    def _gain_box(self, ellipses: list[Ellipse], x0: int, y0: int, x1: int, y1: int) -> np.ndarray:
-        """The gain over the box as uint8 (255 = 1), three channels."""
+    def _dim(self, planes: list[np.ndarray], grid: _Plane, ellipses: list[Ellipse], black: int) -> None:
+        x0, y0, x1, y1 = grid.box(ellipses)
+        keep = max(e.keep for e in ellipses)
+        for plane in planes:
+            for strip in (plane[:y0], plane[y1:], plane[y0:y1, :x0], plane[y0:y1, x1:]):
+                if strip.size:  # black + (strip - black) * keep, rounded (the fastest SIMD pass here)
+                    cv2.convertScaleAbs(strip, dst=strip, alpha=keep, beta=black * (1 - keep))
+        gain = grid.gain(ellipses, (x0, y0, x1, y1))
+        for plane in planes:
+            grid.blend(plane[y0:y1, x0:x1], gain, black)
+
+
+class _Plane:
+    """The samples of one plane (every `step`-th pixel of the frame) and reused float buffers."""
+
+    def __init__(self, width: int, height: int, step: int):
+        self.width, self.height, self.step = width, height, step
+        self.cols = (np.arange(width, dtype=np.float32) + 0.5) * step  # sample centres, in frame pixels
+        self.rows = (np.arange(height, dtype=np.float32) + 0.5) * step
+        self._buffers: dict[str, np.ndarray] = {}
+
+    def box(self, ellipses: list[Ellipse]) -> Box:
+        """The samples that the ellipses and their soft edges touch (never empty: centres lie in the frame)."""
+        grow = [1 + e.band for e in ellipses]
+        x0 = min(math.floor((e.cx - e.rx * g) / self.step) for e, g in zip(ellipses, grow))
+        y0 = min(math.floor((e.cy - e.ry * g) / self.step) for e, g in zip(ellipses, grow))
+        x1 = max(math.ceil((e.cx + e.rx * g) / self.step) + 1 for e, g in zip(ellipses, grow))
+        y1 = max(math.ceil((e.cy + e.ry * g) / self.step) + 1 for e, g in zip(ellipses, grow))
+        return max(x0, 0), max(y0, 0), min(x1, self.width), min(y1, self.height)
+
+    def gain(self, ellipses: list[Ellipse], box: Box) -> np.ndarray:
+        """Gain over the box: the brightest region's."""
+        x0, y0, x1, y1 = box
         shape = (y1 - y0, x1 - x0)
-        n = shape[0] * shape[1]
-        dist, gain = self._dist[:n].reshape(shape), self._gain[:n].reshape(shape)
+        gain, other = self._buffer("gain", shape), self._buffer("other", shape)
         for i, e in enumerate(ellipses):
-            self._region_gain(e, x0, y0, x1, y1, out=gain if i == 0 else dist)
+            self._region_gain(e, box, out=gain if i == 0 else other)
             if i:
-                np.maximum(gain, dist, out=gain)
-        gain8 = self._gain8[:n].reshape(shape)
-        cv2.convertScaleAbs(gain, dst=gain8, alpha=255)
-        gain3 = self._gain3[: n * 3].reshape(*shape, 3)
-        cv2.cvtColor(gain8, cv2.COLOR_GRAY2BGR, dst=gain3)
-        return gain3
+                np.maximum(gain, other, out=gain)
+        return gain
 
-    def _region_gain(self, e: Ellipse, x0: int, y0: int, x1: int, y1: int, out: np.ndarray) -> None:
+    def _region_gain(self, e: Ellipse, box: Box, out: np.ndarray) -> None:
         # normalised elliptical distance d (1 on the ellipse), then
         # gain = keep + (1 - keep) * clip((1 + band - d) / band, 0, 1) as one multiply-add and a clip
-        dx = np.square((self._cols[x0:x1] - e.cx) / e.rx)
-        dy = np.square((self._rows[y0:y1] - e.cy) / e.ry)
+        x0, y0, x1, y1 = box
+        dx = np.square((self.cols[x0:x1] - e.cx) / e.rx)
+        dy = np.square((self.rows[y0:y1] - e.cy) / e.ry)
         np.add(dy[:, None], dx[None, :], out=out)
         cv2.sqrt(out, out)
         slope = (1 - e.keep) / e.band
@@ -107,7 +126,18 @@ class OverlayProcessor:
         out += e.keep + slope * (1 + e.band)
         np.clip(out, e.keep, 1.0, out=out)
 
-    def _lut(self, keep: float) -> np.ndarray:
-        if keep not in self._luts:
-            self._luts[keep] = np.clip(np.round(np.arange(256) * keep), 0, 255).astype(np.uint8)
-        return self._luts[keep]
+    def blend(self, box: np.ndarray, gain: np.ndarray, black: int) -> None:
+        """box = black + (box - black) * gain, rounded, in place."""
+        f = self._buffer("blend", box.shape)
+        np.copyto(f, box)
+        if black:
+            f -= black
+        f *= gain if box.ndim == 2 else gain[..., None]
+        f += black + 0.5
+        np.copyto(box, f, casting="unsafe")  # truncating x + 0.5 rounds; values lie in [0, 255]
+
+    def _buffer(self, name: str, shape: tuple[int, ...]) -> np.ndarray:
+        n = math.prod(shape)
+        if name not in self._buffers or self._buffers[name].size < n:
+            self._buffers[name] = np.empty(n, np.float32)
+        return self._buffers[name][:n].reshape(shape)
