@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from render_helpers import frame_md5s, frames
 
-from gpu_worker.media import CorruptInput, Encoder, choose_codec, decode, encoder_settings, probe, to_cfr
+from gpu_worker.media import CorruptInput, Encoder, choose_codec, encoder_settings, probe, to_cfr
 
 
 def test_probe_reads_size_rate_frames_and_audio(clip_av, clip_silent):
