@@ -41,7 +41,7 @@ def clip_vfr(media):
 
 @pytest.fixture(scope="session")
 def not_video(media):
-    path = media / "notes.txt"
+    path = media / "readme.txt"
     path.write_text("hello, I am not a video\n" * 100)
     return str(path)
 
