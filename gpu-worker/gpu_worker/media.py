@@ -22,6 +22,8 @@ import av
 import numpy as np
 from jobspec import EncoderSettings
 
+from .errors import FatalJobError
+
 # Containers we accept (ffmpeg demuxer names). ffmpeg opens much else, text files included.
 VIDEO_CONTAINERS = {"mov", "mp4", "matroska", "webm", "avi", "mpegts", "mpeg", "flv", "asf", "ogg"}
 MAX_CFR_RATE = 120  # a "guessed" rate above this is a timestamp artefact, not a frame rate
@@ -34,7 +36,7 @@ COLOR_TAGS = {
 }
 
 
-class CorruptInput(Exception):
+class CorruptInput(FatalJobError):
     """The input can never be rendered (retrying will not help); the message says why."""
 
 

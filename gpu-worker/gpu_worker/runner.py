@@ -24,7 +24,8 @@ from pydantic import ValidationError
 from .control import ControlPlane, ControlPlaneError, LeaseLost, Reply
 from .lease import Lease
 from .logs import JobProgress, ProgressView
-from .media import CorruptInput, FFmpegError, choose_codec
+from .errors import FatalJobError
+from .media import FFmpegError, choose_codec
 from .queue_client import PulledMessage, QueueClient
 from .render import Cancelled, Hooks, Interrupted, render
 from .spot import StopNotice
@@ -237,7 +238,7 @@ def _failure(error: Exception) -> Optional[dict]:
     """The fail report for an error, or None for one nobody foresaw."""
     if isinstance(error, ValidationError):
         reason, retryable = f"invalid job: {error_summary(error)}", False
-    elif isinstance(error, CorruptInput):
+    elif isinstance(error, FatalJobError):  # corrupt input, missing model weights
         reason, retryable = str(error), False
     elif isinstance(error, StorageError):
         reason, retryable = str(error), error.retryable

@@ -22,11 +22,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .errors import FatalJobError
+
 WEIGHTS_DIR_ENV = "GPU_WORKER_WEIGHTS_DIR"
 SHA256SUMS = "SHA256SUMS"
 
 
-class WeightsError(RuntimeError):
+class WeightsError(FatalJobError):
     """A weights file that is missing, altered or of an unknown architecture: retrying cannot help."""
 
 
