@@ -27,3 +27,9 @@ deploy-check: setup
 
 clean:
 	rm -rf .wrangler .cache/deploy-dry-run wrangler.local-*.json
+
+# Production: D1, R2 (+ CORS), queues + HTTP pull consumer, migrations, secrets, `wrangler deploy`.
+# Idempotent; `make deploy DRY_RUN=1` prints the commands only. See README "Production".
+.PHONY: deploy
+deploy: setup
+	@bash scripts/deploy.sh $(if $(filter-out 0,$(DRY_RUN)),--dry-run)
