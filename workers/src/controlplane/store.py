@@ -7,7 +7,7 @@ from __future__ import annotations
 import base64
 import json
 
-from controlplane.job_state import Job
+from controlplane.job_state import STATUSES, Job
 
 MIRRORED = ("status", "progress", "frame", "total_frames", "checkpoint_frame", "attempts", "resume_count",
             "pod_id", "heartbeat_at", "output_key", "output_bytes", "error", "gpu_seconds", "seq",
@@ -125,7 +125,9 @@ class Store:
         by_status = await self.d1.all("SELECT status, count(*) AS n, sum(gpu_seconds) AS gpu FROM jobs GROUP BY status")
         pods = await self.d1.first("SELECT count(*) AS n FROM pods WHERE seen_at > ?", now - live_window_s)
         dead = await self.d1.first("SELECT count(*) AS n FROM dead_letters")
-        return {"by_status": {r["status"]: r["n"] for r in by_status},
+        counts = {status: 0 for status in STATUSES}  # every status, so a scaler never meets a missing key
+        counts.update({r["status"]: r["n"] for r in by_status})
+        return {"by_status": counts,
                 "gpu_seconds": sum(r["gpu"] or 0 for r in by_status),
                 "live_pods": pods["n"], "dead_letters": dead["n"]}
 
