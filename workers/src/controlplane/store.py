@@ -10,7 +10,7 @@ import json
 from controlplane.job_state import STATUSES, Job
 
 MIRRORED = ("status", "progress", "frame", "total_frames", "checkpoint_frame", "attempts", "resume_count",
-            "pod_id", "heartbeat_at", "output_key", "output_bytes", "error", "gpu_seconds", "seq",
+            "interruptions", "pod_id", "heartbeat_at", "output_key", "output_bytes", "error", "gpu_seconds", "seq",
             "started_at", "completed_at", "updated_at")
 IDEMPOTENCY_TTL_S = 24 * 3600
 MAX_PAGE = 100
