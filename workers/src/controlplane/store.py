@@ -14,6 +14,7 @@ MIRRORED = ("status", "progress", "frame", "total_frames", "checkpoint_frame", "
             "started_at", "completed_at", "updated_at")
 IDEMPOTENCY_TTL_S = 24 * 3600
 MAX_PAGE = 100
+D1_MAX_PARAMS = 100  # D1 refuses a statement with more bound parameters ("too many SQL variables")
 
 
 def insert_job_sql(job: Job) -> tuple[str, tuple]:
@@ -51,6 +52,7 @@ def decode_cursor(cursor: str) -> tuple[float, str]:
 
 def list_sql(user_id: str, statuses: list[str] | None, limit: int, cursor: str | None) -> tuple[str, tuple]:
     where, params = ["user_id = ?"], [user_id]
+    statuses = list(dict.fromkeys(statuses or ()))  # ?status=pending,pending,... binds each status once
     if statuses:
         where.append(f"status IN ({', '.join('?' * len(statuses))})")
         params += statuses
@@ -85,10 +87,16 @@ class Store:
         return [job_from_row(r) for r in rows]
 
     async def mark_seen(self, user_id: str, job_ids: list[str], now: float) -> int:
-        marks = ", ".join("?" * len(job_ids))
-        return await self.d1.run(
-            f"UPDATE jobs SET seen_at = ? WHERE user_id = ? AND id IN ({marks}) AND seen_at IS NULL"
-            " AND status IN ('complete', 'error', 'cancelled')", now, user_id, *job_ids)
+        """Mark finished jobs seen, in statements that stay under D1's bound-parameter limit."""
+        ids = list(dict.fromkeys(job_ids))
+        chunk = D1_MAX_PARAMS - 2
+        marked = 0
+        for i in range(0, len(ids), chunk):
+            part = ids[i:i + chunk]
+            marked += await self.d1.run(
+                f"UPDATE jobs SET seen_at = ? WHERE user_id = ? AND id IN ({', '.join('?' * len(part))})"
+                " AND seen_at IS NULL AND status IN ('complete', 'error', 'cancelled')", now, user_id, *part)
+        return marked
 
     async def idempotent_job(self, user_id: str, key: str, now: float) -> dict | None:
         return await self.d1.first(
