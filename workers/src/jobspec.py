@@ -26,6 +26,9 @@ MAX_CLIPS = 50
 MAX_OUTPUT_SIDE = 3840
 MAX_REQUEST_BYTES = 256 * 1024
 MAX_REASON_CHARS = 2000
+# D1 binds JavaScript numbers. Pyodide passes an int as a Number only below Number.MAX_SAFE_INTEGER
+# (2**53 - 1), from there on as a BigInt, which D1 refuses: an integer field stored in D1 stays below.
+MAX_D1_INTEGER = 2**53 - 2
 
 JobType = Literal["framing", "overlay", "multi_clip"]
 Easing = Literal["linear", "ease_in", "ease_out", "ease_in_out", "hold"]
@@ -161,7 +164,7 @@ class MultiClipParams(Strict):
 
 
 class _JobBase(Strict):
-    project_id: Optional[int] = Field(default=None, ge=0)
+    project_id: Optional[int] = Field(default=None, ge=0, le=MAX_D1_INTEGER)
     input_video_key: InputKey
 
     _key = field_validator("input_video_key")(validate_input_key)
@@ -179,7 +182,7 @@ class FramingJob(_JobBase):
 
 class MultiClipJob(Strict):
     type: Literal["multi_clip"]
-    project_id: Optional[int] = Field(default=None, ge=0)
+    project_id: Optional[int] = Field(default=None, ge=0, le=MAX_D1_INTEGER)
     params: MultiClipParams
 
     @property
