@@ -3,10 +3,6 @@ short leases, real ffmpeg, and the worker CLI run as a subprocess, exactly as a 
 
 from __future__ import annotations
 
-import json
-import os
-import signal
-import subprocess
 import sys
 import threading
 import time
@@ -22,10 +18,10 @@ from gpu_worker.storage import R2, R2CheckpointStore, R2Config
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "scripts"))
 
+from gpu_worker_proc import BUCKET, GpuWorker, r2_endpoint  # noqa: E402
 from localstack import LocalStack  # noqa: E402
 
 STACK_VARS = {"LEASE_TIMEOUT_S": "4", "HEARTBEAT_INTERVAL_S": "1", "REQUEUE_DELAY_S": "0", "MAX_ATTEMPTS": "3"}
-BUCKET = "gpu-export-videos"
 FPS = 30
 
 
@@ -39,7 +35,7 @@ def stack(tmp_path_factory):
 
 
 def r2_config(stack: LocalStack) -> R2Config:
-    return R2Config(f"{stack.url}/cdn-cgi/local/r2/s3", BUCKET, stack.vars["R2_ACCESS_KEY_ID"],
+    return R2Config(r2_endpoint(stack), BUCKET, stack.vars["R2_ACCESS_KEY_ID"],
                     stack.vars["R2_SECRET_ACCESS_KEY"])
 
 
@@ -136,38 +132,11 @@ def has_checkpoint(job: dict) -> bool:
 # ---------------------------------------------------------------- the worker process
 
 
-class Worker:
+class Worker(GpuWorker):
     """`python -m gpu_worker --once`, configured through the environment as in a pod."""
 
     def __init__(self, stack: LocalStack, workdir: Path, name: str, *args: str):
-        r2 = r2_config(stack)
-        options = {"API_URL": stack.url, "SECRET": stack.vars["WORKER_SECRET"], "QUEUE_API": stack.pull_base,
-                   "ACCOUNT_ID": "local", "QUEUE_ID": "gpu-jobs", "QUEUE_TOKEN": stack.vars["QUEUE_PULL_TOKEN"],
-                   "R2_ENDPOINT": r2.endpoint, "R2_BUCKET": r2.bucket, "R2_ACCESS_KEY_ID": r2.access_key_id,
-                   "R2_SECRET_ACCESS_KEY": r2.secret_access_key, "WORKDIR": str(workdir / name), "POD_ID": name}
-        env = {**os.environ, "PYTHONPATH": f"{ROOT / 'workers/src'}:{ROOT / 'gpu-worker'}",
-               **{f"GPU_WORKER_{option}": value for option, value in options.items()}}
-        self.log_path = workdir / f"{name}.log"
-        with open(self.log_path, "wb") as log:
-            self.proc = subprocess.Popen([sys.executable, "-m", "gpu_worker", "--once", *args], cwd=ROOT, env=env,
-                                         stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
-
-    def wait(self, timeout: float) -> int:
-        try:
-            return self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            log = self.log_path.read_text()[-3000:]
-            raise AssertionError(f"worker still running after {timeout} s:\n{log}") from None
-
-    def signal(self, sig: signal.Signals) -> None:
-        self.proc.send_signal(sig)
-
-    def lines(self) -> list[dict]:
-        """The log, one JSON object per line (stderr is not a terminal here)."""
-        return [json.loads(line) for line in self.log_path.read_text().splitlines()]
-
-    def messages(self) -> list[str]:
-        return [line["msg"] for line in self.lines()]
+        super().__init__(stack, workdir, name, "--once", *args)
 
 
 @pytest.fixture
