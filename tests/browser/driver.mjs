@@ -1,0 +1,76 @@
+// Headless Chromium for the browser tests, driven from pytest: one JSON command per stdin line, one
+// JSON answer per stdout line ({id, ok, result} or {id, ok: false, error}). Uses the system Chromium
+// through playwright-core (no browser download).
+import { createInterface } from 'node:readline';
+import { chromium } from 'playwright-core';
+
+const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium', args: ARGS, headless: true,
+});
+let context = null;
+let page = null;
+let logs = [];
+let requests = [];
+
+function watch(p) {
+  p.on('console', (m) => logs.push(`console.${m.type()}: ${m.text()}`));
+  p.on('pageerror', (e) => logs.push(`pageerror: ${e.message}`));
+  p.on('request', (r) => requests.push(`${r.method()} ${new URL(r.url()).pathname}`));
+  p.on('requestfailed', (r) => logs.push(`requestfailed: ${r.method()} ${r.url().split('?')[0]} ${r.failure()?.errorText}`));
+  return p;
+}
+
+async function newContext() {
+  if (context) await context.close();
+  context = await browser.newContext({ acceptDownloads: true, viewport: { width: 1280, height: 900 } });
+  page = null;
+}
+
+const ops = {
+  async newContext() { await newContext(); },
+  async newPage({ url }) {
+    if (!context) await newContext();
+    page = watch(await context.newPage());
+    if (url) await page.goto(url);
+  },
+  async closePage() { if (page) { await page.close({ runBeforeUnload: false }); page = null; } },
+  async goto({ url }) { await page.goto(url); },
+  async click({ selector, timeout }) { await page.locator(selector).click({ timeout }); },
+  async fill({ selector, value, timeout }) { await page.locator(selector).fill(String(value), { timeout }); },
+  async check({ selector, timeout }) { await page.locator(selector).check({ timeout }); },
+  async select({ selector, value, timeout }) { await page.locator(selector).selectOption(value, { timeout }); },
+  async setInputFiles({ selector, path, timeout }) { await page.locator(selector).setInputFiles(path, { timeout }); },
+  async waitFor({ selector, state = 'visible', timeout }) { await page.locator(selector).first().waitFor({ state, timeout }); },
+  async waitForFunction({ expression, timeout }) {
+    return (await page.waitForFunction(expression, undefined, { timeout, polling: 100 })).jsonValue();
+  },
+  async text({ selector, timeout }) { return page.locator(selector).first().innerText({ timeout }); },
+  async evaluate({ expression }) { return page.evaluate(expression); },
+  async screenshot({ path, fullPage = true }) { await page.screenshot({ path, fullPage }); },
+  async download({ selector, path, timeout }) {
+    const [download] = await Promise.all([page.waitForEvent('download', { timeout }), page.locator(selector).click({ timeout })]);
+    await download.saveAs(path);
+    return download.suggestedFilename();
+  },
+  async logs() { const out = logs; logs = []; return out; },
+  async requests() { const out = requests; requests = []; return out; },
+  async version() { return browser.version(); },
+};
+
+const out = (obj) => process.stdout.write(`${JSON.stringify(obj)}\n`);
+out({ id: 0, ok: true, result: 'ready' });
+
+const lines = createInterface({ input: process.stdin });
+for await (const line of lines) {
+  const { id, op, ...args } = JSON.parse(line);
+  try {
+    if (!ops[op]) throw new Error(`unknown op ${op}`);
+    out({ id, ok: true, result: (await ops[op](args)) ?? null });
+  } catch (e) {
+    out({ id, ok: false, error: String(e?.message || e) });
+  }
+}
+await browser.close();

@@ -1,0 +1,172 @@
+"""The export page end to end: a person's clicks in Chromium, the real control plane, real renders."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+
+import av
+import pytest
+
+from .conftest import FPS, make_clip, wait_until
+
+
+def decoded_frames(path) -> int:
+    with av.open(str(path)) as container:
+        return sum(1 for _ in container.decode(video=0))
+
+
+def finished(api, job_id: str, worker) -> dict:
+    job = api.get(f"/api/jobs/{job_id}").json()
+    assert job["status"] == "complete", f"{job}\n--- worker log ---\n{worker.log_path.read_text()[-3000:]}"
+    return job
+
+
+def test_upload_export_follow_and_download(page, browser, short_clip, start_worker, tmp_path):
+    page.open()
+    # Force the multipart path (normally for files over 100 MB): presigned parts, ETags, complete.
+    browser("evaluate", expression="document.documentElement.dataset.multipartThreshold = '1'")
+    browser("requests")
+    page.upload(short_clip)
+    assert "POST /api/videos/multipart/complete" in browser("requests")
+    assert browser.text("#videos").startswith("short.mp4")
+
+    job_id = page.start_export()
+    card = page.card(job_id)
+    browser.wait_for(f"{card} .badge:has-text('Waiting for a GPU')")
+    worker = start_worker()
+
+    browser.wait_for(f"{card}[data-status='complete']", timeout=90)
+    assert browser.text(f"{card} .percent") == "100%"
+    assert browser("evaluate", expression=f"document.querySelector(\"{card} progress\").value") == 100
+    browser.wait_for(f"{card} .eta:has-text('Rendered 90 frames')")
+    browser.screenshot("1-export-complete.png")
+    assert worker.wait(30) == 0
+
+    saved = tmp_path / "download.mp4"
+    name = browser("download", selector=f"{card} .download", path=str(saved), timeout=30)
+    assert name == f"export-{job_id}.mp4"
+    assert decoded_frames(saved) == 3 * FPS
+
+
+def test_completed_while_away_toast(page, browser, short_clip, start_worker, tmp_path):
+    page.open()
+    page.upload(short_clip)
+    job_id = page.start_export()
+    browser.wait_for(f"{page.card(job_id)} .badge:has-text('Waiting for a GPU')")
+    api = page.api()
+    page.close()  # the tab is closed while no GPU worker runs
+
+    worker = start_worker()
+    assert worker.wait(90) == 0
+    finished(api, job_id, worker)
+    away = api.get("/api/exports/active").json()
+    assert [j["job_id"] for j in away["finished_while_away"]] == [job_id]
+
+    page.open()
+    toast = ".toast:has-text('Export completed while you were away')"
+    browser.wait_for(toast)
+    browser.wait_for(f"{toast} button:has-text('Download')")
+    browser.screenshot("2-completed-while-away.png")
+    wait_until(lambda: api.get("/api/exports/active").json() == {"active": [], "finished_while_away": []}, 10,
+               "the job is marked seen")
+
+    saved = tmp_path / "away.mp4"
+    browser("download", selector=f"{toast} button:has-text('Download')", path=str(saved), timeout=30)
+    assert decoded_frames(saved) == 3 * FPS
+
+    page.close()  # seen: the next visit lists the job without a toast
+    page.open()
+    browser.wait_for(f"{page.card(job_id)}[data-status='complete']")
+    assert browser("evaluate", expression="document.querySelectorAll('.toast').length") == 0
+
+
+@pytest.fixture(scope="module")
+def long_clip(tmp_path_factory):
+    """20 s: 600 frames, rendered in 30-frame checkpoint segments."""
+    return make_clip(tmp_path_factory.mktemp("clips") / "long.mp4", 20)
+
+
+def test_killed_worker_resumes_and_the_page_says_so(page, browser, long_clip, start_worker):
+    page.open()
+    page.upload(long_clip)
+    job_id = page.start_export()
+    card = page.card(job_id)
+    api = page.api()
+
+    first = start_worker("--checkpoint-frames", "30")
+    wait_until(lambda: api.get(f"/api/jobs/{job_id}").json()["checkpoint"], 60, "a first checkpoint", interval=0.05)
+    first.signal(signal.SIGKILL)
+    first.wait(10)
+    job = api.get(f"/api/jobs/{job_id}").json()
+    stored, total = job["checkpoint"]["frame"], job["total_frames"]
+    assert 0 < stored < total and job["status"] == "processing"
+
+    second = start_worker("--checkpoint-frames", "30")  # claims the job once the first one's lease expires
+    expected = f"Resumed from {100 * stored // total}% (attempt 2)"
+    browser.wait_for(f"{card} .note:has-text('{expected}')", timeout=60)
+    browser.screenshot("3-resumed.png")
+
+    assert second.wait(120) == 0
+    job = finished(api, job_id, second)
+    assert job["resume_count"] == 1 and job["attempts"] == 1
+    browser.wait_for(f"{card}[data-status='complete']", timeout=30)
+    assert browser.text(f"{card} .percent") == "100%"
+
+
+def test_errors_are_said_in_words(page, browser, start_worker, tmp_path):
+    page.open()
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a video")
+    page.b("setInputFiles", selector="#file", path=str(notes))
+    browser.wait_for("#upload-status.error:has-text('Upload refused: wrong file type. text/plain is not accepted')")
+
+    huge = tmp_path / "huge.mp4"
+    with open(huge, "wb") as f:
+        f.truncate(6 * 10**9)  # sparse: over the 5 GiB limit without the bytes
+    page.b("setInputFiles", selector="#file", path=str(huge))
+    browser.wait_for("#upload-status.error:has-text('Upload refused: the file is too large (6.0 GB; the limit is 5.4 GB)')")
+    browser.screenshot("4-upload-refused.png")
+
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(os.urandom(64 << 10))
+    page.upload(broken)
+    job_id = page.start_export()
+    card = page.card(job_id)
+    assert start_worker().wait(60) == 0
+    browser.wait_for(f"{card}[data-status='error'] .job-error:has-text('Export failed: input ')", timeout=30)
+    browser.wait_for(f"{card} .retry")
+    browser.screenshot("5-job-failed.png")
+
+
+def test_framing_and_multi_clip_forms_make_jobs_the_api_accepts(page, browser, short_clip):
+    page.open()
+    page.upload(short_clip)
+
+    browser("check", selector="input[name='type'][value='framing']")
+    browser("fill", selector="#framing-fields [data-kf='end'] [name='t']", value="0")
+    browser("click", selector="#start")
+    browser.wait_for("#form-error:has-text('The end keyframe must come after the start keyframe')")
+    browser("fill", selector="#framing-fields [data-kf='end'] [name='t']", value="2.5")
+    browser("select", selector="#framing-fields [name='upscale_model']", value="none")
+    framing = page.start_export()
+    browser.wait_for(f"{page.card(framing)} .job-title:has-text('Portrait framing')")
+
+    browser("check", selector="input[name='type'][value='multi_clip']")
+    browser("click", selector="#add-clip")
+    for i, (start, end, title) in enumerate([("0", "1.5", "Opening"), ("1", "", "The rest")], start=1):
+        clip = f"#clips > li:nth-child({i})"
+        browser("fill", selector=f"{clip} [name='start_s']", value=start)
+        browser("fill", selector=f"{clip} [name='end_s']", value=end)
+        browser("fill", selector=f"{clip} [name='title']", value=title)
+    browser("click", selector="#advanced summary")
+    spec = json.loads(browser("waitForFunction", expression="document.querySelector('#json').value", timeout=5))
+    key = spec["params"]["clips"][0]["input_video_key"]
+    assert spec == {"type": "multi_clip", "params": {"clips": [
+        {"input_video_key": key, "start_s": 0, "end_s": 1.5, "title": "Opening"},
+        {"input_video_key": key, "start_s": 1, "title": "The rest"}]}}
+    reel = page.start_export()
+    browser.wait_for(f"{page.card(reel)} .job-title:has-text('Multi-clip reel')")
+    with page.api() as api:
+        assert {api.get(f"/api/jobs/{j}").json()["type"] for j in (framing, reel)} == {"framing", "multi_clip"}
