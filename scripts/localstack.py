@@ -20,6 +20,8 @@ import subprocess
 import sys
 import time
 import tomllib
+import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -158,18 +160,90 @@ class LocalStack:
         self.start()
 
 
+def _request(method: str, url: str, body: bytes | dict | None = None, headers: dict | None = None) -> dict:
+    data = json.dumps(body).encode() if isinstance(body, dict) else body
+    headers = {**({"content-type": "application/json"} if isinstance(body, dict) else {}), **(headers or {})}
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, data=data, method=method, headers=headers),
+                                    timeout=30) as r:
+            text = r.read()
+    except urllib.error.HTTPError as e:
+        raise RuntimeError(f"{method} {url.split('?')[0]}: HTTP {e.code} {e.read()[:300]!r}") from None
+    return json.loads(text) if text.strip().startswith(b"{") else {}
+
+
+def seed_demo(stack: LocalStack, workdir: Path, wait_s: float = 120) -> dict:
+    """A demo user with one uploaded clip (3 s of lavfi testsrc2, made with the worker's ffmpeg) and one
+    overlay export of it, rendered by the dev GPU worker. Returns the user's token and what was made."""
+    sys.path[:0] = [str(ROOT / "workers/src"), str(ROOT / "gpu-worker")]
+    from gpu_worker.media import ffmpeg_exe
+
+    clip = workdir / "demo-clip.mp4"
+    workdir.mkdir(parents=True, exist_ok=True)
+    subprocess.run([ffmpeg_exe(), "-y", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30",
+                    "-f", "lavfi", "-i", "sine=frequency=440", "-t", "3", "-c:v", "libx264", "-preset", "ultrafast",
+                    "-pix_fmt", "yuv420p", "-c:a", "aac", str(clip)], check=True)
+    data = clip.read_bytes()
+    user = _request("POST", f"{stack.url}/api/auth/anonymous")
+    auth = {"authorization": f"Bearer {user['token']}"}
+    grant = _request("POST", f"{stack.url}/api/videos/upload-url", {
+        "filename": "demo-clip.mp4", "content_type": "video/mp4", "size_bytes": len(data)}, auth)
+    _request("PUT", grant["upload_url"], data, grant["headers"])
+    job = _request("POST", f"{stack.url}/api/jobs", {
+        "type": "overlay", "input_video_key": grant["video_key"], "params": {"highlight_regions": [{
+            "keyframes": [{"t": 0, "x": 0.5, "y": 0.5, "rx": 0.2, "ry": 0.25},
+                          {"t": 3, "x": 0.3, "y": 0.6, "rx": 0.15, "ry": 0.2, "easing": "ease_in_out"}],
+            "dim": 0.6}]}}, auth)
+    deadline = time.monotonic() + wait_s
+    view = job["job"]
+    while view["status"] in ("pending", "processing") and time.monotonic() < deadline:
+        time.sleep(0.5)
+        view = _request("GET", f"{stack.url}/api/jobs/{job['job_id']}", headers=auth)
+    link = urllib.parse.urlencode({"token": user["token"], "video": grant["video_key"], "name": clip.name,
+                                   "size": len(data)})
+    return {"token": user["token"], "link": f"{stack.url}/#{link}", "job_id": job["job_id"],
+            "status": view["status"], "error": view.get("error")}
+
+
 def main() -> None:
-    """`make dev`: run the stack on port 8787 (or $PORT) until Ctrl-C."""
+    """`make dev`: the stack on port 8787 (or $PORT), one GPU worker rendering for it, demo data; until
+    Ctrl-C, which stops both."""
+    from gpu_worker_proc import GpuWorker
+
     persist = ROOT / ".wrangler/dev-state"
     stack = LocalStack(persist_dir=persist, port=int(os.environ.get("PORT", "8787")))
-    print(f"starting wrangler dev on {stack.url} (log: {stack.log_path})", flush=True)
-    stack.start()
-    print(f"\n  Export page:  {stack.url}/\n  Health:       {stack.url}/health\n", flush=True)
+    for sig in (signal.SIGINT, signal.SIGTERM):  # Ctrl-C, or terminated: stop both cleanly
+        signal.signal(sig, signal.default_int_handler)
+    worker = None
     try:
-        stack.proc.wait()
+        print(f"starting wrangler dev on {stack.url} (log: {stack.log_path})", flush=True)
+        stack.start()
+        worker = GpuWorker(stack, persist / "gpu-worker", "dev-pod")
+        print(f"GPU worker started: pid {worker.pid} (log: {worker.log_path})", flush=True)
+        print(f"\n  Export page:  {stack.url}/\n  Health:       {stack.url}/health\n", flush=True)
+        print("seeding demo data (a generated clip and one overlay export)...", flush=True)
+        try:
+            demo = seed_demo(stack, persist / "demo")
+        except Exception as e:  # the stack is still useful without demo data
+            print(f"  seeding failed: {type(e).__name__}: {e}\n  (the stack keeps running)", flush=True)
+        else:
+            done = demo["status"] == "complete"
+            print(f"  demo export {demo['job_id']}: {demo['status']}"
+                  + ("" if done else f" ({demo['error'] or 'not finished yet; it may still complete'})"), flush=True)
+            print(f"\n  Demo user:    {demo['link']}\n  Demo token:   {demo['token']}\n", flush=True)
+        print("Ctrl-C stops wrangler dev and the GPU worker.", flush=True)
+        reported = False
+        while stack.proc.poll() is None:
+            if worker.proc.poll() is not None and not reported:
+                print(f"GPU worker exited with {worker.proc.returncode}; see {worker.log_path}", flush=True)
+                reported = True
+            time.sleep(1)
+        print(f"wrangler dev exited ({stack.proc.returncode}); see {stack.log_path}", flush=True)
     except KeyboardInterrupt:
-        pass
+        print("\nstopping...", flush=True)
     finally:
+        if worker:
+            worker.stop()
         stack.stop()
 
 
