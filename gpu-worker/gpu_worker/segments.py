@@ -149,11 +149,14 @@ class SegmentWriter:
         self._open: Optional[_Segment] = None
         self._finisher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="segment-finisher")
         self._finishing: list[Future] = []  # in segment order; each gives a copy of its manifest
+        # Counted here, not derived: a finisher adds its segment to the manifest before its future is
+        # done, so manifest + pending would count that segment twice and reuse its index.
+        self._next_index = len(manifest.segments)
 
     def write(self, frame: np.ndarray) -> None:
         self._report_finished(wait=False)
         if self._open is None:
-            index = len(self.manifest.segments) + len(self._finishing)
+            index, self._next_index = self._next_index, self._next_index + 1
             self._open = _Segment(Encoder(self._part_path(index), self.settings, self.fmt), index, self.frame)
         self._open.encoder.write(frame)
         self._open.frames += 1
