@@ -101,8 +101,9 @@ async def multipart_complete(call: Call, user_id: str):
 
 async def multipart_abort(call: Call, user_id: str):
     req = validate(MultipartAbortRequest, call.json())
+    key = _owned_key(user_id, req.key)  # outside the try: another user's key is a 404, as everywhere
     try:
-        await bindings.r2_abort_multipart(call.env.VIDEOS, _owned_key(user_id, req.key), req.upload_id)
+        await bindings.r2_abort_multipart(call.env.VIDEOS, key, req.upload_id)
     except Exception as e:
         raise HttpError(400, "multipart_failed", f"could not abort the upload: {e}") from None
     return 200, {"aborted": True}

@@ -1,0 +1,109 @@
+"""A real `wrangler dev` for the security suite: short-lived presigned URLs and WebSocket tickets (so
+expiry is observed, not assumed), a small upload cap, short leases. Users are the stack tests' `Api`."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import boto3
+import httpx
+import pytest
+from botocore.config import Config
+
+from gpu_worker.control import ControlPlane
+from gpu_worker.queue_client import QueueClient
+from gpu_worker_proc import BUCKET, r2_endpoint
+from jobspec import SIGNATURE_HEADER, ClaimGrant, format_signature_header, pod_signature
+from localstack import LocalStack
+from tests.stack.conftest import Api
+
+TTL_S = 10  # presigned URLs and socket tickets: long enough to use at once, short enough to outlive
+STACK_VARS = {"LEASE_TIMEOUT_S": "3", "HEARTBEAT_INTERVAL_S": "1", "MAX_ATTEMPTS": "3", "REQUEUE_DELAY_S": "0",
+              "WS_TICKET_TTL_S": str(TTL_S), "PRESIGN_TTL_S": str(TTL_S), "MAX_UPLOAD_BYTES": str(8 << 20)}
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory):
+    s = LocalStack(persist_dir=tmp_path_factory.mktemp("security-stack"), vars=dict(STACK_VARS)).start()
+    try:
+        yield s
+    finally:
+        s.stop()
+
+
+@pytest.fixture
+def alice(stack) -> Api:
+    return Api(stack)
+
+
+@pytest.fixture
+def bob(stack) -> Api:
+    return Api(stack)
+
+
+@pytest.fixture(scope="session")
+def s3(stack):
+    return boto3.client("s3", endpoint_url=r2_endpoint(stack), region_name="auto",
+                        aws_access_key_id=stack.vars["R2_ACCESS_KEY_ID"],
+                        aws_secret_access_key=stack.vars["R2_SECRET_ACCESS_KEY"],
+                        config=Config(s3={"addressing_style": "path"}, request_checksum_calculation="when_required",
+                                      response_checksum_validation="when_required"))
+
+
+def r2_keys(s3) -> set[str]:
+    keys, token = set(), None
+    while True:
+        page = s3.list_objects_v2(Bucket=BUCKET, **({"ContinuationToken": token} if token else {}))
+        keys |= {o["Key"] for o in page.get("Contents", [])}
+        token = page.get("NextContinuationToken")
+        if not token:
+            return keys
+
+
+def pod(stack, name: str) -> ControlPlane:
+    return ControlPlane(stack.url, stack.vars["WORKER_SECRET"], pod_id=name, attempts=2, backoff_s=0.1)
+
+
+@pytest.fixture(scope="session")
+def queue(stack) -> QueueClient:
+    return QueueClient(stack.pull_base, "local", "gpu-jobs", stack.vars["QUEUE_PULL_TOKEN"])
+
+
+def claimed_job(api: Api, stack, pod_name: str = "pod-a") -> tuple[str, ControlPlane, ClaimGrant]:
+    """A new job of `api`'s, claimed by a pod (straight from the pod API; its queue message stays)."""
+    job_id = api.create(api.upload(b"v" * 400)).json()["job_id"]
+    control = pod(stack, pod_name)
+    grant = control.claim(job_id, ["libx264"])
+    assert isinstance(grant, ClaimGrant), grant
+    return job_id, control, grant
+
+
+def completed_job(api: Api, stack, s3, output: bytes = b"rendered" * 100) -> str:
+    """A job of `api`'s, complete, with its output stored where the pod stores it."""
+    job_id, control, grant = claimed_job(api, stack)
+    s3.put_object(Bucket=BUCKET, Key=grant.output_key, Body=output, ContentType="video/mp4")
+    control.report(job_id, "complete", grant.lease_id, output_key=grant.output_key, frames=10,
+                   size_bytes=len(output))
+    return job_id
+
+
+def signed_post(stack, path: str, body: bytes, *, secret: str | None = None, ts: int | None = None,
+                nonce: str = "n0nce-0123456789", sign_path: str | None = None, sign_body: bytes | None = None,
+                sign_method: str = "POST") -> httpx.Response:
+    """A pod API request signed by hand, each part of the signature overridable."""
+    ts = int(time.time()) if ts is None else ts
+    sig = pod_signature(stack.vars["WORKER_SECRET"] if secret is None else secret, sign_method,
+                        sign_path or path, ts, nonce, body if sign_body is None else sign_body)
+    return httpx.post(stack.url + path, content=body, timeout=30,
+                      headers={SIGNATURE_HEADER: format_signature_header(ts, nonce, sig)})
+
+
+def is_error(r: httpx.Response, status: int, code: str | None = None) -> bool:
+    """A refusal as the API promises it: this status and a JSON {"error", "reason"} body."""
+    try:
+        body = r.json()
+    except json.JSONDecodeError:
+        return False
+    return (r.status_code == status and isinstance(body.get("error"), str) and isinstance(body.get("reason"), str)
+            and (code is None or body["error"] == code))
