@@ -213,6 +213,8 @@ class MultipartCompleteRequest(Strict):
     upload_id: str = Field(min_length=1, max_length=1024)
     parts: list["CompletedPart"] = Field(min_length=1, max_length=10000)
 
+    _key = field_validator("key")(validate_input_key)
+
 
 class CompletedPart(Strict):
     part_number: int = Field(ge=1, le=10000)
@@ -222,6 +224,8 @@ class CompletedPart(Strict):
 class MultipartAbortRequest(Strict):
     key: InputKey
     upload_id: str = Field(min_length=1, max_length=1024)
+
+    _key = field_validator("key")(validate_input_key)
 
 
 class MarkSeenRequest(Strict):
