@@ -1,0 +1,143 @@
+"""Property: whatever a client sends to the public API, the answer is never a 5xx, and every 4xx is a
+JSON {"error": str, "reason": str}. Random JSON (NaN, infinities, huge integers, deep nesting), random
+bytes, random query strings, and valid requests with one part mutated. Bounded and derandomized, so
+a run takes about a minute and a failure reproduces."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from .conftest import is_error
+
+EXAMPLES = 150
+SETTINGS = settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
+                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+
+scalars = (st.none() | st.booleans() | st.integers() | st.integers(min_value=2**52, max_value=2**80)
+           | st.floats() | st.text(max_size=30) | st.sampled_from(["", "..", "../../x", "videos/raw/", "\x00", "NaN"]))
+json_values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=6)
+                           | st.dictionaries(st.text(max_size=12), inner, max_size=6), max_leaves=25)
+
+POST_PATHS = ["/api/jobs", "/api/videos/upload-url", "/api/videos/multipart", "/api/videos/multipart/complete",
+              "/api/videos/multipart/abort", "/api/exports/seen"]
+FIELDS = ["type", "input_video_key", "params", "project_id", "highlight_regions", "keyframes", "crop_keyframes",
+          "clips", "t", "x", "y", "rx", "ry", "w", "h", "easing", "dim", "feather", "output_width", "output_height",
+          "upscale_model", "start_s", "end_s", "title", "filename", "content_type", "size_bytes", "key",
+          "upload_id", "parts", "part_number", "etag", "job_ids"]
+
+
+def check(r) -> None:
+    assert r.status_code < 500, (r.status_code, r.text[:500])
+    if r.status_code >= 400:
+        assert is_error(r, r.status_code), r.text[:500]
+
+
+def dumps(value) -> str:
+    return json.dumps(value, allow_nan=True)  # NaN / Infinity literals, as a sloppy client sends
+
+
+@pytest.fixture(scope="module")
+def fuzzer(stack):
+    from tests.stack.conftest import Api
+
+    api = Api(stack)
+    api.key = api.upload(b"\x00\x00\x00\x18ftypmp42" + bytes(200))
+    return api
+
+
+@SETTINGS
+@given(path=st.sampled_from(POST_PATHS), body=json_values | st.binary(max_size=200).map(lambda b: b"\xff" + b))
+def test_random_bodies(fuzzer, path, body):
+    content = body if isinstance(body, bytes) else dumps(body)
+    check(fuzzer.http.post(path, content=content, headers={"content-type": "application/json"}))
+
+
+@SETTINGS
+@given(params=st.dictionaries(st.sampled_from(["status", "limit", "cursor", "redirect", "x"]),
+                              st.text(max_size=40) | st.integers().map(str) | st.floats().map(str), max_size=4),
+       job_id=st.text(alphabet=st.characters(blacklist_categories=["Cs", "Cc"], blacklist_characters="/?#%"),
+                      min_size=1, max_size=40))
+def test_random_queries_and_ids(fuzzer, params, job_id):
+    check(fuzzer.http.get("/api/jobs", params=params))
+    check(fuzzer.http.get("/api/exports/active", params=params))
+    for path in (f"/api/jobs/{job_id}", f"/api/jobs/{job_id}/download"):
+        check(fuzzer.http.get(path, params=params))
+
+
+def valid_bodies(key: str) -> dict:
+    kf = {"t": 0, "x": 0.5, "y": 0.5, "rx": 0.2, "ry": 0.2, "easing": "linear"}
+    crop = {"t": 0, "x": 0.1, "y": 0, "w": 0.5, "h": 1}
+    return {
+        "/api/jobs": [
+            {"type": "overlay", "input_video_key": key, "project_id": 3,
+             "params": {"highlight_regions": [{"keyframes": [kf, {**kf, "t": 1}], "dim": 0.5, "feather": 0.02}]}},
+            {"type": "framing", "input_video_key": key, "params": {
+                "crop_keyframes": [crop], "output_width": 144, "output_height": 256, "upscale_model": "none"}},
+            {"type": "multi_clip", "params": {"clips": [
+                {"input_video_key": key, "start_s": 0, "end_s": 1, "title": "a"},
+                {"input_video_key": key, "framing": {"crop_keyframes": [crop], "upscale_model": "none"}}]}},
+        ],
+        "/api/videos/upload-url": [{"filename": "a.mp4", "content_type": "video/mp4", "size_bytes": 100}],
+        "/api/videos/multipart/abort": [{"key": key, "upload_id": "u"}],
+        "/api/videos/multipart/complete": [{"key": key, "upload_id": "u", "parts": [{"part_number": 1, "etag": "e"}]}],
+        "/api/exports/seen": [{"job_ids": ["a", "b"]}],
+    }
+
+
+def mutate(value, path: list, replacement, drop: bool):
+    """`value` with the node at `path` replaced (or dropped from its container)."""
+    if not path:
+        return replacement
+    head, rest = path[0], path[1:]
+    if isinstance(value, dict):
+        out = dict(value)
+        if drop and not rest:
+            out.pop(head, None)
+        else:
+            out[head] = mutate(value[head], rest, replacement, drop)
+        return out
+    out = list(value)
+    if drop and not rest:
+        del out[head]
+    else:
+        out[head] = mutate(value[head], rest, replacement, drop)
+    return out
+
+
+def paths(value, prefix=()):
+    yield list(prefix)
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield from paths(v, prefix + (k,))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from paths(v, prefix + (i,))
+
+
+@SETTINGS
+@given(data=st.data())
+def test_valid_requests_with_one_part_mutated(fuzzer, data):
+    bodies = valid_bodies(fuzzer.key)
+    path = data.draw(st.sampled_from(sorted(bodies)))
+    body = data.draw(st.sampled_from(bodies[path]))
+    where = data.draw(st.sampled_from(list(paths(body))))
+    how = data.draw(st.sampled_from(["replace", "drop", "extra"]))
+    if how == "extra":
+        target = data.draw(st.sampled_from([p for p in paths(body) if _at(body, p).__class__ is dict]))
+        mutated = mutate(body, target, {**_at(body, target), data.draw(st.sampled_from(FIELDS)): data.draw(json_values)},
+                         False)
+    else:
+        mutated = mutate(body, where, data.draw(json_values | st.sampled_from([math.nan, -1, 0, 2**53, "x" * 300])),
+                         how == "drop" and bool(where))
+    check(fuzzer.http.post(path, content=dumps(mutated), headers={"content-type": "application/json"}))
+
+
+def _at(value, path):
+    for p in path:
+        value = value[p]
+    return value
