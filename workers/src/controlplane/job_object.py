@@ -65,6 +65,7 @@ class ExportJobState(DurableObject):
         if job is None:
             job = Job.from_dict(json.loads(job_json))
             await self._save(job)
+            await self._arm_alarm(job)  # watches the job's first queue message (job_state.redispatch)
         return reply(200, job_state.view(job))
 
     async def discard(self) -> None:
@@ -100,7 +101,7 @@ class ExportJobState(DurableObject):
         if job is None:
             return
         now = time.time()
-        await self._apply(job, job_state.expire_lease(job, now, self.settings.policy), now)
+        await self._apply(job, job_state.on_alarm(job, now, self.settings.policy), now)
 
     # ---------------------------------------------------------------- effects
 
@@ -120,7 +121,8 @@ class ExportJobState(DurableObject):
     async def _arm_alarm(self, job: Job) -> None:
         """While a pod holds the lease, an alarm is due no later than the lease could expire. A
         heartbeat does not move it: when it fires early, expire_lease finds the lease alive and the
-        alarm is re-armed from the latest heartbeat (one alarm per lease period, not per heartbeat)."""
+        alarm is re-armed from the latest heartbeat (one alarm per lease period, not per heartbeat).
+        While the job is pending, the alarm re-sends its queue message if no pod claims it in time."""
         at = job_state.next_alarm(job, self.settings.policy)
         current = bindings.to_py(await self.ctx.storage.getAlarm())
         if at is None:

@@ -42,6 +42,11 @@ class Policy:
     heartbeat_interval_s: float = 10.0
     max_attempts: int = 3
     requeue_delay_s: float = 5.0
+    # A job still pending this long after its queue message was due is sent another one (and again at
+    # twice, four times... that long after it was due): the state change that re-queued it is stored before the message is
+    # sent, and a message can be lost in between (the sender dies, the send fails). A duplicate
+    # message is harmless: the claim decides who renders the job.
+    redispatch_s: float = 300.0
 
 
 @dataclass
@@ -60,6 +65,8 @@ class Job:
     checkpoint_frame: int = 0
     attempts: int = 0  # lost leases + retryable failures; max_attempts of them -> error
     dispatches: int = 1  # queue messages sent for this job
+    dispatch_due: Optional[float] = None  # when the latest message became visible (None: updated_at)
+    redispatches: int = 0  # messages re-sent since then, because no pod claimed the job
     resume_count: int = 0  # claims that started from a checkpoint
     interruptions: int = 0
     lease_id: Optional[str] = None
@@ -106,7 +113,14 @@ class Rejected(Exception):
 
 
 def new_job(job_id: str, user_id: str, spec: dict, now: float) -> Job:
-    return Job(job_id=job_id, user_id=user_id, type=spec["type"], spec=spec, created_at=now, updated_at=now)
+    return Job(job_id=job_id, user_id=user_id, type=spec["type"], spec=spec, created_at=now, updated_at=now,
+               dispatch_due=now)
+
+
+def _dispatched(job: Job, now: float, delay_s: float = 0.0) -> None:
+    """A new queue message is sent for the job, visible after delay_s."""
+    job.dispatches += 1
+    job.dispatch_due, job.redispatches = now + delay_s, 0
 
 
 # ------------------------------------------------------------------ views
@@ -287,7 +301,7 @@ def interrupted(job: Job, lease_id: str, frame: int, reason: str, gpu_seconds: f
     job.gpu_seconds += gpu_seconds
     _release(job)
     job.status, job.pod_id, job.updated_at = "pending", None, now
-    job.dispatches += 1
+    _dispatched(job, now)
     ev = _event(job, "requeued", reason=reason, from_frame=job.checkpoint_frame,
                 interruptions=job.interruptions, progress=round(job.progress, 2))
     return Outcome(events=[ev], requeue_delay_s=0.0)
@@ -301,10 +315,35 @@ def lease_expired(job: Job, now: float, policy: Policy) -> bool:
 
 
 def next_alarm(job: Job, policy: Policy) -> Optional[float]:
-    """When the DO should next look at this job's lease (None: nothing to watch)."""
+    """When the DO should next look at this job: its lease while processing, its queue message while
+    pending (None: nothing to watch)."""
+    if job.status == "pending":
+        return _redispatch_at(job, policy)
     if job.status != "processing":
         return None
     return (job.heartbeat_at or 0) + policy.lease_timeout_s + 0.05
+
+
+def _redispatch_at(job: Job, policy: Policy) -> float:
+    due = job.dispatch_due if job.dispatch_due is not None else job.updated_at
+    return due + policy.redispatch_s * 2 ** job.redispatches
+
+
+def on_alarm(job: Job, now: float, policy: Policy) -> Outcome:
+    """The DO's alarm: a lease that may have expired, or a pending job nobody has claimed."""
+    if job.status == "pending":
+        return redispatch(job, now, policy)
+    return expire_lease(job, now, policy)
+
+
+def redispatch(job: Job, now: float, policy: Policy) -> Outcome:
+    """Send a pending job's queue message again when no pod claimed it in time (see Policy). Nothing
+    a user sees changes: no event, no attempt used."""
+    if job.status != "pending" or now < _redispatch_at(job, policy):
+        return _ignored(job, "not due")
+    job.dispatches += 1
+    job.redispatches += 1
+    return Outcome(requeue_delay_s=0.0)
 
 
 def expire_lease(job: Job, now: float, policy: Policy) -> Outcome:
@@ -327,7 +366,7 @@ def retry(job: Job, now: float) -> Outcome:
     if job.status != "error":
         raise Rejected(409, "not_failed", f"only a failed job can be retried (job is {job.status})")
     job.status, job.error, job.attempts, job.updated_at, job.completed_at = "pending", None, 0, now, None
-    job.dispatches += 1
+    _dispatched(job, now)
     ev = _event(job, "requeued", reason="retried by user", from_frame=job.checkpoint_frame,
                 progress=round(job.progress, 2))
     return Outcome(events=[ev], requeue_delay_s=0.0)
@@ -345,8 +384,8 @@ def _requeue_or_fail(job: Job, now: float, policy: Policy, reason: str) -> Outco
         out.dead_letter = job.error
         return out
     job.status, job.updated_at = "pending", now
-    job.dispatches += 1
     delay = policy.requeue_delay_s * 2 ** (job.attempts - 1)
+    _dispatched(job, now, delay)
     ev = _event(job, "requeued", reason=reason, attempt=job.attempts, max_attempts=policy.max_attempts,
                 from_frame=job.checkpoint_frame, delay_s=delay, progress=round(job.progress, 2))
     return Outcome(events=[ev], requeue_delay_s=delay)

@@ -38,6 +38,7 @@ class Settings:
                 heartbeat_interval_s=float(_get(env, "HEARTBEAT_INTERVAL_S", "10")),
                 max_attempts=int(_get(env, "MAX_ATTEMPTS", "3")),
                 requeue_delay_s=float(_get(env, "REQUEUE_DELAY_S", "5")),
+                redispatch_s=float(_get(env, "REDISPATCH_S", "300")),
             ),
             auth_secret=_get(env, "AUTH_SECRET"),
             worker_secret=_get(env, "WORKER_SECRET"),
