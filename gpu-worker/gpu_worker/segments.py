@@ -152,6 +152,7 @@ class SegmentWriter:
         # Counted here, not derived: a finisher adds its segment to the manifest before its future is
         # done, so manifest + pending would count that segment twice and reuse its index.
         self._next_index = len(manifest.segments)
+        self._store_failed: Optional[BaseException] = None
 
     def write(self, frame: np.ndarray) -> None:
         self._report_finished(wait=False)
@@ -186,7 +187,22 @@ class SegmentWriter:
             self.on_checkpoint(self._finishing.pop(0).result())
 
     def _store(self, segment: _Segment) -> CheckpointManifest:
-        """Runs on the finisher thread, one segment at a time, in order."""
+        """Runs on the finisher thread, one segment at a time, in order. After a failure nothing more
+        is stored: the manifest must stay a contiguous run of frames [0, frame), or a resume from it
+        would skip the frames of the segment that was lost."""
+        if self._store_failed is not None:
+            segment.encoder.abort()
+            raise self._store_failed
+        try:
+            return self._store_segment(segment)
+        except BaseException as e:
+            self._store_failed = e
+            raise
+
+    def _store_segment(self, segment: _Segment) -> CheckpointManifest:
+        if segment.first_frame != self.manifest.frame:
+            raise RuntimeError(f"segment {segment.index} starts at frame {segment.first_frame}, "
+                               f"the checkpoint ends at {self.manifest.frame}")
         segment.encoder.close()
         key = segment_key(segment.index)
         path = os.path.join(self.workdir, key)

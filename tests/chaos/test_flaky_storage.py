@@ -39,11 +39,6 @@ def md5s(path: str) -> list[str]:
     return [hashlib.md5(f.data).hexdigest() for f in decode(path, probe(path))]
 
 
-@pytest.mark.xfail(strict=True, reason="segments.SegmentWriter: after a segment fails to store, the finisher "
-                                       "still stores the later ones and the manifest skips the failed segment "
-                                       "(frame jumps to the last one's end); resume() trusts it, so the output "
-                                       "misses frames while `complete` reports them all. Remove this marker "
-                                       "once fixed.")
 def test_a_segment_that_failed_to_store_is_rendered_again(tmp_path):
     clip = tmp_path / "clip.mp4"
     run_ffmpeg("-f", "lavfi", "-i", "testsrc2=size=256x144:rate=30", "-t", str(FRAMES // 30), "-c:v", "libx264",
