@@ -33,3 +33,9 @@ clean:
 .PHONY: deploy
 deploy: setup
 	@bash scripts/deploy.sh $(if $(filter-out 0,$(DRY_RUN)),--dry-run)
+
+# Chaos run: N jobs (default 50) through the local stack while workers are killed, spot-stopped and cut
+# off and wrangler dev restarts; checks that no job is lost, duplicated or leaked (scripts/chaos.py).
+.PHONY: chaos
+chaos: setup
+	@$(PY) scripts/chaos.py --jobs $(or $(N),50)
