@@ -466,6 +466,7 @@ class Submission:
     spec: dict
     kind: str
     expected_frames: int
+    ref: dict = field(default_factory=dict)  # the uninterrupted reference render
     idempotency_key: str = field(default_factory=lambda: str(uuid.uuid4()))
     job_id: Optional[str] = None
     answers: list = field(default_factory=list)  # statuses of every try (a replay answers 200)
@@ -695,6 +696,7 @@ class Report:
     injections: list[Injection] = field(default_factory=list)
     proxy_faults: Counter = field(default_factory=Counter)
     statuses: Counter = field(default_factory=Counter)
+    lost: int = 0  # submitted jobs missing from the list, or not terminal at the end
     duplicates: int = 0
     duplicate_completes: int = 0
     resumes: int = 0
@@ -752,7 +754,7 @@ class Report:
         rows += [
             f"  jobs complete            {complete}/{n} ({100 * complete / max(1, n):.0f}%); "
             f"others: {dict((k, v) for k, v in self.statuses.items() if k != 'complete') or 'none'}",
-            f"  lost / duplicate jobs    {n - sum(self.statuses.values())} / {self.duplicates} "
+            f"  lost / duplicate jobs    {self.lost} / {self.duplicates} "
             f"({self.replays} submissions answered by an idempotent replay)",
             f"  duplicate completes      {self.duplicate_completes}",
             f"  resumes / attempts / interruptions (sum of DO counters)  {self.resumes} / {self.attempts} / "
@@ -819,8 +821,8 @@ def run_chaos(cfg: ChaosConfig) -> Report:
         setup_deadline = time.monotonic() + 120 + 4 * ref_seconds
         users = [User(stack.url, setup_deadline) for _ in range(2)]
         keys = [{placeholder_key(i): u.upload(p.read_bytes(), p.name) for i, p in enumerate(clips)} for u in users]
-        subs = [Submission(i, users[i % 2], with_keys(spec, keys[i % 2]), _kind(spec), expected)
-                for i, (spec, expected) in enumerate(specs)]
+        subs = [Submission(i, users[i % 2], with_keys(spec, keys[i % 2]), _kind(spec), expected, ref)
+                for i, ((spec, expected), ref) in enumerate(zip(specs, refs))]
         report.kinds = Counter(s.kind for s in subs)
 
         def submit(sub: Submission) -> None:
@@ -898,14 +900,15 @@ def run_chaos(cfg: ChaosConfig) -> Report:
             time.sleep(0.1)
         report.problems += submit_errors
         report.run_s = time.monotonic() - run_start
-        log(t0, f"all jobs terminal after {report.run_s:.1f} s; stopping workers")
+        log(t0, f"jobs done after {report.run_s:.1f} s; stopping workers")
         stop_watching.set()
         feeder.join(5)
         fleet.stop(grace_s=30 + 2 * cfg.lease_timeout_s)
         for w in list(watches.values()):
             w.join(5)
         report.workers_started = len(fleet.every)
-        _verify(report, stack, [s for s in subs if s.job_id], refs, watches, fleet, proxy, workdir, t0)
+        report.lost += sum(s.job_id is None for s in subs)  # never accepted
+        _verify(report, stack, [s for s in subs if s.job_id], watches, fleet, proxy, workdir, t0)
     finally:
         stop_watching.set()
         if fleet is not None:
@@ -1032,7 +1035,7 @@ def _lose_message(stack: LocalStack, watches: dict[str, JobWatch], targeted: Cou
 # ---------------------------------------------------------------------------------------- verification
 
 
-def _verify(report: Report, stack: LocalStack, subs: list[Submission], refs: list[dict],
+def _verify(report: Report, stack: LocalStack, subs: list[Submission],
             watches: dict[str, JobWatch], fleet: Fleet, proxy: FaultProxy, workdir: Path, t0: float) -> None:
     cfg, problems = report.config, report.problems
     report.proxy_faults = proxy.faults
@@ -1063,9 +1066,11 @@ def _verify(report: Report, stack: LocalStack, subs: list[Submission], refs: lis
             problems.append(f"user's job list differs from the submitted jobs: extra {sorted(set(ids) - mine)}, "
                             f"missing {sorted(mine - set(ids))}")
             report.duplicates += len(set(ids) - mine)
+            report.lost += len(mine - set(ids))
         listed.update({r["job_id"]: r for r in rows})
     snapshots = {s.job_id: s.user.job(s.job_id) for s in subs}
     report.statuses = Counter(j["status"] for j in snapshots.values())
+    report.lost += sum(j["status"] not in TERMINAL for j in snapshots.values())
     report.final = {j: v["status"] for j, v in snapshots.items()}
     for s in subs:
         job = snapshots[s.job_id]
@@ -1103,7 +1108,8 @@ def _verify(report: Report, stack: LocalStack, subs: list[Submission], refs: lis
     log(t0, "comparing outputs with the uninterrupted references")
     out_dir = workdir / "outputs"
     out_dir.mkdir(exist_ok=True)
-    for s, ref in zip(subs, refs):
+    for s in subs:
+        ref = s.ref
         if snapshots[s.job_id]["status"] != "complete" or f"videos/output/{s.job_id}.mp4" not in outputs:
             continue
         path = out_dir / f"{s.job_id}.mp4"
