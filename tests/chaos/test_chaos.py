@@ -15,7 +15,7 @@ def test_no_job_is_lost_duplicated_or_leaked(tmp_path):
     assert not report.problems, summary
     assert report.statuses == {"complete": 6}, summary
     for kind in ("kill", "term", "spot", "lose", "restart"):
-        assert report.injected(kind)[0] == 1, summary
-    assert report.injected("kill")[1] == 1, summary  # a SIGKILLed claim cannot finish its job
+        assert report.injected(kind)[0] >= 1, summary  # more when one landed after the render's last frame
+    assert report.injected("kill")[1] >= 1, summary
     assert report.injected("term")[1] + report.injected("spot")[1] >= 1, summary
     assert report.port_kept, summary
