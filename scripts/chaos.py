@@ -371,7 +371,10 @@ class _ProxyHandler(BaseHTTPRequestHandler):
 
 
 class SpotMetadata(_QuietServer):
-    """The cloud metadata endpoint, one URL per worker: 404 until that worker is given a notice."""
+    """The cloud metadata endpoint, one URL per worker: 404 until that worker is given a notice.
+    IMDSv2 is required, as on current AWS instances: a GET without the session token is a 401."""
+
+    TOKEN = "chaos-imdsv2-token"
 
     daemon_threads = True
 
@@ -391,10 +394,19 @@ class SpotMetadata(_QuietServer):
 class _SpotHandler(BaseHTTPRequestHandler):
     server: SpotMetadata
 
+    def do_PUT(self):
+        ok = self.path == "/latest/api/token" and self.headers.get("X-aws-ec2-metadata-token-ttl-seconds")
+        self._send(200 if ok else 400, self.server.TOKEN if ok else "Bad Request")
+
     def do_GET(self):
+        if self.headers.get("X-aws-ec2-metadata-token") != self.server.TOKEN:
+            return self._send(401, "Unauthorized")
         noticed = self.path.rsplit("/", 1)[-1] in self.server.noticed
-        body = (AWS_NOTICE if noticed else "Not Found").encode()
-        self.send_response(200 if noticed else 404)
+        self._send(200 if noticed else 404, AWS_NOTICE if noticed else "Not Found")
+
+    def _send(self, status: int, text: str) -> None:
+        body = text.encode()
+        self.send_response(status)
         self.send_header("content-length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)

@@ -158,9 +158,14 @@ def start_worker(stack, tmp_path):
 
 
 class MetadataServer(ThreadingHTTPServer):
-    """The instance metadata endpoint, on 127.0.0.1: answers `answer` (status, body) to any GET."""
+    """The instance metadata endpoint, on 127.0.0.1: answers `answer` (status, body) to any GET.
+
+    With `token` set it behaves like AWS with IMDSv2 required: `PUT /latest/api/token` hands out the
+    token and a GET without it is a 401."""
 
     answer = (404, "")
+    token: str | None = None
+    token_puts = 0
 
     @property
     def url(self) -> str:
@@ -168,10 +173,26 @@ class MetadataServer(ThreadingHTTPServer):
 
 
 class _Answer(BaseHTTPRequestHandler):
+    def do_PUT(self):
+        ttl = self.headers.get("X-aws-ec2-metadata-token-ttl-seconds", "")
+        if self.path != "/latest/api/token" or not self.server.token:
+            self._send(405, "")
+        elif not ttl.isdigit() or not 1 <= int(ttl) <= 21600:
+            self._send(400, "bad ttl")
+        else:
+            self.server.token_puts += 1
+            self._send(200, self.server.token)
+
     def do_GET(self):
-        status, body = self.server.answer
+        if self.server.token and self.headers.get("X-aws-ec2-metadata-token") != self.server.token:
+            self._send(401, "")
+        else:
+            self._send(*self.server.answer)
+
+    def _send(self, status: int, body: str) -> None:
         self.send_response(status)
         self.send_header("content-type", "text/plain")
+        self.send_header("content-length", str(len(body.encode())))
         self.end_headers()
         self.wfile.write(body.encode())
 

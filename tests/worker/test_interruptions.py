@@ -40,6 +40,7 @@ def finish_elsewhere(user, r2, job_id, start_worker, tmp_path, stored_frame: int
 def test_spot_notice_checkpoints_and_hands_the_job_back(notice, user, r2, long_clip, start_worker, metadata,
                                                         tmp_path):
     job_id = user.export(long_clip)
+    metadata.token = "imdsv2-session-token"  # as on AWS with IMDSv2 required
     first = start_worker("--checkpoint-frames", "30",
                          "--spot-metadata-url", metadata.url, "--spot-poll-seconds", "0.2")
     user.wait(job_id, has_checkpoint)
