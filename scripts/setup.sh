@@ -31,10 +31,11 @@ if [ ! -x .venv/bin/python ]; then
   log "python venv"
   python3 -m venv .venv
 fi
-if [ ! -f .venv/.installed ] || [ pyproject.toml -nt .venv/.installed ]; then
-  log "pip install (GPU worker + test tools)"
+pins=(gpu-worker/requirements.txt tests/requirements.txt)
+if [ ! -f .venv/.installed ] || [ -n "$(find pyproject.toml "${pins[@]}" -newer .venv/.installed)" ]; then
+  log "pip install (GPU worker + test tools, pinned)"
   .venv/bin/pip install -q --disable-pip-version-check torch==2.13.0
-  .venv/bin/pip install -q --disable-pip-version-check -e '.[gpu,dev]'
+  .venv/bin/pip install -q --disable-pip-version-check -e '.[gpu,dev]' "${pins[@]/#/--constraint=}"
   touch .venv/.installed
 fi
 

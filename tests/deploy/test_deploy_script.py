@@ -38,8 +38,11 @@ def queried_commands() -> list[list[str]]:
     return cmds
 
 
-def test_shellcheck(pip_tools):
-    out = subprocess.run([pip_tools["shellcheck"], "--severity=style", str(SCRIPT)], capture_output=True, text=True)
+@pytest.mark.parametrize("script", ["scripts/deploy.sh", "scripts/setup.sh", "scripts/pyodide/workerd-offline.sh",
+                                    ".ci/run"])
+def test_shellcheck(pip_tools, script):
+    out = subprocess.run([pip_tools["shellcheck"], "--severity=style", str(ROOT / script)],
+                         capture_output=True, text=True)
     assert out.returncode == 0, out.stdout
 
 
