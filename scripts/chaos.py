@@ -11,10 +11,10 @@ What happens, all on 127.0.0.1:
 - several `python -m gpu_worker` processes with small checkpoints; some reach the control plane
   through a fault proxy that delays requests and drops connections (before or after forwarding).
 - injected: SIGKILL of a worker mid-render (its lease must expire), SIGTERM (spot path), a spot
-  notice from the metadata URL each worker polls, a pending job's queue message taken and acked
-  unread (lost: the job's DO must send another), and one restart of `wrangler dev` itself. Each
-  signal targets a worker that the job's Durable Object confirms holds the lease of a job with a
-  stored checkpoint; dead workers are replaced.
+  notice from the metadata URL each worker polls (IMDSv2: a session token is required), a pending
+  job's queue message taken and acked unread (lost: the job's DO must send another), and one restart
+  of `wrangler dev` itself. Each signal targets a worker that the job's Durable Object confirms holds
+  the lease of a job with a stored checkpoint; dead workers are replaced.
 - every job is watched over its WebSocket: the DO's own event stream (seq, who holds the lease).
 
 Checked at the end (each failure is a line in Report.problems):
