@@ -132,8 +132,9 @@ class Page:
     def __init__(self, browser: Browser, stack: LocalStack):
         self.b, self.stack = browser, stack
 
-    def open(self) -> None:
-        self.b("newPage", url=f"{self.stack.url}/")
+    def open(self, route_sockets: bool = False) -> None:
+        """route_sockets: pass the jobs' WebSockets through the driver, which can cut them (cutSockets)."""
+        self.b("newPage", url=f"{self.stack.url}/", routeSockets=route_sockets)
         self.b.wait_for("body[data-ready='true']", timeout=30)
 
     def close(self) -> None:

@@ -14,6 +14,23 @@ let context = null;
 let page = null;
 let logs = [];
 let requests = [];
+// Job sockets, when a page is opened with routeSockets: passed through to the server until cut, then
+// each new one is closed as soon as it opens (as when the network is down).
+const JOB_SOCKET = /\/api\/jobs\/[^/?]+\/ws/;
+const sockets = { cut: false, live: new Map(), log: [] };  // live: page side -> server side
+
+function routeJobSocket(ws) {
+  const path = new URL(ws.url()).pathname;
+  if (sockets.cut) {
+    sockets.log.push({ t: Date.now(), path, refused: true });
+    ws.close({ code: 1011, reason: 'network down (test)' });
+    return;
+  }
+  sockets.log.push({ t: Date.now(), path, refused: false });
+  const server = ws.connectToServer();
+  sockets.live.set(ws, server);
+  ws.onClose((code, reason) => { sockets.live.delete(ws); server.close({ code, reason }); });  // the page closed it
+}
 
 function watch(p) {
   p.on('console', (m) => logs.push(`console.${m.type()}: ${m.text()}`));
@@ -27,15 +44,27 @@ async function newContext() {
   if (context) await context.close();
   context = await browser.newContext({ acceptDownloads: true, viewport: { width: 1280, height: 900 } });
   page = null;
+  Object.assign(sockets, { cut: false, live: new Map(), log: [] });
 }
 
 const ops = {
   async newContext() { await newContext(); },
-  async newPage({ url }) {
+  async newPage({ url, routeSockets = false }) {
     if (!context) await newContext();
     page = watch(await context.newPage());
+    if (routeSockets) await page.routeWebSocket(JOB_SOCKET, routeJobSocket);
     if (url) await page.goto(url);
   },
+  async cutSockets() {
+    sockets.cut = true;
+    for (const [ws, server] of sockets.live) {
+      ws.close({ code: 1001, reason: 'network down (test)' });
+      server.close({ code: 1001, reason: 'network down (test)' });
+    }
+    sockets.live.clear();
+  },
+  async restoreSockets() { sockets.cut = false; },
+  async socketLog() { return { log: sockets.log, live: sockets.live.size }; },
   async closePage() { if (page) { await page.close({ runBeforeUnload: false }); page = null; } },
   async goto({ url }) { await page.goto(url); },
   async click({ selector, timeout }) { await page.locator(selector).click({ timeout }); },

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import time
 
 import av
 import pytest
@@ -113,6 +114,63 @@ def test_killed_worker_resumes_and_the_page_says_so(page, browser, long_clip, st
     assert job["resume_count"] == 1 and job["attempts"] == 1
     browser.wait_for(f"{card}[data-status='complete']", timeout=30)
     assert browser.text(f"{card} .percent") == "100%"
+
+
+def test_a_dropped_socket_falls_back_to_polling_and_reconnects(page, browser, short_clip, start_worker):
+    """The network drops the jobs' sockets and refuses new ones: each card keeps up by polling, retries
+    with a new ticket and growing delays, finishes by polling alone; once the network is back, a
+    card reconnects and stops polling."""
+    page.open(route_sockets=True)
+    page.upload(short_clip)
+    first = page.start_export()
+    api = page.api()
+    wait_until(lambda: sockets(browser, first) == [False], 30, "the first job's socket")
+
+    browser("cutSockets")
+    browser("requests")  # from here on
+    wait_until(lambda: len(socket_times(browser, first, refused=True)) >= 3, 30, "three reconnect attempts")
+    attempts = socket_times(browser, first, refused=True)
+    assert attempts[1] - attempts[0] >= 1.0 and attempts[2] - attempts[1] >= 2.0, attempts  # 1 s, 2 s, 4 s x jitter
+    down = browser("requests")
+    assert down.count(f"POST /api/jobs/{first}/ws-ticket") >= 3, down  # a new ticket for every attempt
+    assert f"GET /api/jobs/{first}" in down, down  # polling
+    browser.wait_for(f"{page.card(first)}[data-live='polling'] .live:has-text('Live updates interrupted; checking every 3 s.')")
+    browser.screenshot("6-socket-down.png")
+
+    worker = start_worker()
+    assert worker.wait(120) == 0
+    finished(api, first, worker)
+    browser.wait_for(f"{page.card(first)}[data-status='complete'][data-live='socket']", timeout=15)  # by polling
+    assert browser.text(f"{page.card(first)} .job-detail").startswith("Rendered 90 frames")
+    assert sockets(browser, first).count(False) == 1
+    tried = len(sockets(browser, first))
+
+    second = page.start_export()  # its first socket is refused too
+    wait_until(lambda: sockets(browser, second), 30, "the second job's socket attempt")
+    assert sockets(browser, second)[0] is True
+    browser("restoreSockets")
+    wait_until(lambda: False in sockets(browser, second), 30, "the second job's socket, reconnected")
+    browser.wait_for(f"{page.card(second)}[data-live='socket']", timeout=15)  # its snapshot arrived
+    browser("requests")
+    time.sleep(4)  # longer than the page's 3 s poll
+    calm = browser("requests")
+    assert f"GET /api/jobs/{second}" not in calm, calm  # the socket is back: no more polling
+
+    worker = start_worker()
+    assert worker.wait(120) == 0
+    finished(api, second, worker)
+    browser.wait_for(f"{page.card(second)}[data-status='complete']", timeout=15)
+    assert len(sockets(browser, first)) == tried  # a finished job's card never reconnects
+
+
+def sockets(browser, job_id: str) -> list[bool]:
+    """For each of the job's socket attempts so far: whether the network refused it."""
+    return [s["refused"] for s in browser("socketLog")["log"] if f"/api/jobs/{job_id}/ws" == s["path"]]
+
+
+def socket_times(browser, job_id: str, refused: bool) -> list[float]:
+    return [s["t"] / 1000 for s in browser("socketLog")["log"]
+            if f"/api/jobs/{job_id}/ws" == s["path"] and s["refused"] is refused]
 
 
 def test_errors_are_said_in_words(page, browser, start_worker, tmp_path):

@@ -564,6 +564,9 @@ class JobCard {
     }
     $('.eta', el).textContent = detail;
     $('.note', el).textContent = this.note;
+    const polling = Boolean(this.timers.poll);
+    el.dataset.live = polling ? 'polling' : 'socket';
+    $('.live', el).textContent = polling ? `Live updates interrupted; checking every ${POLL_MS / 1000} s.` : '';
     const error = $('.job-error', el);
     error.hidden = v.status !== 'error';
     error.textContent = v.status === 'error' ? `Export failed: ${v.error || 'no reason given'}` : '';
@@ -633,11 +636,14 @@ class JobCard {
     this.timers.poll = setInterval(async () => {
       try { this.apply(await api(`/api/jobs/${this.id}`)); } catch { /* the socket's reconnect reports nothing either */ }
     }, POLL_MS);
+    this.render();
   }
 
   stopPolling() {
+    if (!this.timers.poll) return;
     clearInterval(this.timers.poll);
     this.timers.poll = null;
+    this.render();
   }
 
   finished() {
