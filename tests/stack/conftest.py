@@ -102,7 +102,7 @@ class Socket:
     """A browser-like WebSocket subscriber (ticket in the URL, no headers)."""
 
     def __init__(self, url: str):
-        self.ws = ws_client.connect(url, open_timeout=20)
+        self.ws = ws_client.connect(url, open_timeout=20, legacy=True)  # a connection kept across calls
         self.events: list[dict] = []
 
     def next(self, timeout=15.0) -> dict:
