@@ -5,8 +5,8 @@ The notice comes as SIGTERM (or SIGINT at a terminal), or from the cloud's metad
 AWS `.../latest/meta-data/spot/instance-action` answers 404 until a notice, then 200 with a JSON
 body; GCP `.../computeMetadata/v1/instance/preempted` answers "FALSE", then "TRUE".
 
-AWS instances launched with IMDSv2 required (the default for current AMIs) answer 401 to a GET without
-a session token, so for an AWS URL the poller first PUTs `/latest/api/token` and sends the token on
+AWS instances launched with IMDSv2 required (the default where the AMI declares ImdsSupport v2.0)
+answer 401 to a GET without a session token, so for an AWS URL the poller first PUTs `/latest/api/token` and sends the token on
 every GET, taking a new one when it expires or is refused. Where the PUT is not served (IMDSv1 only),
 it polls without one.
 """
