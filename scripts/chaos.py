@@ -68,7 +68,7 @@ for _path in (ROOT / "scripts", ROOT / "workers/src", ROOT / "gpu-worker"):
 
 import httpx  # noqa: E402
 
-from gpu_worker_proc import BUCKET, GpuWorker, r2_endpoint  # noqa: E402
+from gpu_worker_proc import GpuWorker, r2_config  # noqa: E402
 from localstack import LocalStack  # noqa: E402
 
 # 60 fps: renders long enough for a signal to land mid-render; the picture scrolls by a pixel a frame,
@@ -1049,6 +1049,8 @@ def _lose_message(stack: LocalStack, watches: dict[str, JobWatch], targeted: Cou
 
 def _verify(report: Report, stack: LocalStack, subs: list[Submission],
             watches: dict[str, JobWatch], fleet: Fleet, proxy: FaultProxy, workdir: Path, t0: float) -> None:
+    from gpu_worker.storage import R2
+
     cfg, problems = report.config, report.problems
     report.proxy_faults = proxy.faults
     report.replays = sum(200 in s.answers for s in subs)
@@ -1101,8 +1103,8 @@ def _verify(report: Report, stack: LocalStack, subs: list[Submission],
             report.agree += 1
 
     # R2: outputs of complete jobs only, and no checkpoint left behind.
-    s3 = _s3(stack)
-    keys = _all_keys(s3)
+    r2 = R2(r2_config(stack))
+    keys = list(r2.keys(""))
     outputs = {k for k in keys if k.startswith("videos/output/")}
     expected_outputs = {f"videos/output/{s.job_id}.mp4" for s in subs if snapshots[s.job_id]["status"] == "complete"}
     if outputs != expected_outputs:
@@ -1125,7 +1127,7 @@ def _verify(report: Report, stack: LocalStack, subs: list[Submission],
         if snapshots[s.job_id]["status"] != "complete" or f"videos/output/{s.job_id}.mp4" not in outputs:
             continue
         path = out_dir / f"{s.job_id}.mp4"
-        s3.download_file(BUCKET, f"videos/output/{s.job_id}.mp4", str(path))
+        r2.download(f"videos/output/{s.job_id}.mp4", str(path))
         try:
             out, out_audio = decode_planes(str(path))
         except Exception as e:
@@ -1230,27 +1232,6 @@ def _verify(report: Report, stack: LocalStack, subs: list[Submission],
         if not touched and (job["resume_count"], job["attempts"], job["interruptions"]) != (0, 0, 0):
             problems.append(f"job {s.job_id}: no fault touched it, yet resume_count {job['resume_count']}, attempts "
                             f"{job['attempts']}, interruptions {job['interruptions']}")
-
-
-def _s3(stack: LocalStack):
-    import boto3
-    from botocore.config import Config
-
-    return boto3.client("s3", endpoint_url=r2_endpoint(stack), region_name="auto",
-                        aws_access_key_id=stack.vars["R2_ACCESS_KEY_ID"],
-                        aws_secret_access_key=stack.vars["R2_SECRET_ACCESS_KEY"],
-                        config=Config(s3={"addressing_style": "path"}, request_checksum_calculation="when_required",
-                                      response_checksum_validation="when_required"))
-
-
-def _all_keys(s3) -> list[str]:
-    keys, token = [], None
-    while True:
-        page = s3.list_objects_v2(Bucket=BUCKET, **({"ContinuationToken": token} if token else {}))
-        keys += [o["Key"] for o in page.get("Contents", [])]
-        token = page.get("NextContinuationToken")
-        if not token:
-            return keys
 
 
 def main(argv: Optional[list[str]] = None) -> int:

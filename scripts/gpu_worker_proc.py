@@ -19,6 +19,13 @@ def r2_endpoint(stack) -> str:
     return f"{stack.url}/cdn-cgi/local/r2/s3"
 
 
+def r2_config(stack):
+    """The stack's bucket for gpu_worker.storage.R2, configured as a pod's is."""
+    from gpu_worker.storage import R2Config  # here, not at the top: the rest of this module is stdlib only
+
+    return R2Config(r2_endpoint(stack), BUCKET, stack.vars["R2_ACCESS_KEY_ID"], stack.vars["R2_SECRET_ACCESS_KEY"])
+
+
 def worker_env(stack, workdir: Path, name: str) -> dict[str, str]:
     """The environment of a pod named `name` that renders for `stack` (a localstack.LocalStack)."""
     options = {"API_URL": stack.url, "SECRET": stack.vars["WORKER_SECRET"], "QUEUE_API": stack.pull_base,

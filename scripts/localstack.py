@@ -159,6 +159,12 @@ class LocalStack:
         self.stop()
         self.start()
 
+    def __enter__(self) -> "LocalStack":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
 
 def _request(method: str, url: str, body: bytes | dict | None = None, headers: dict | None = None) -> dict:
     data = json.dumps(body).encode() if isinstance(body, dict) else body

@@ -18,18 +18,17 @@ from pathlib import Path
 import httpx
 import pytest
 
-from gpu_worker.media import run_ffmpeg
-
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "scripts"))
 
 from gpu_worker_proc import GpuWorker  # noqa: E402
 from localstack import NODE_BIN, LocalStack  # noqa: E402
 
+from ..clips import make_clip  # noqa: E402
+
 STACK_VARS = {"LEASE_TIMEOUT_S": "4", "HEARTBEAT_INTERVAL_S": "1", "REQUEUE_DELAY_S": "0", "MAX_ATTEMPTS": "3"}
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 SCREENSHOTS = ROOT / "artifacts/screenshots"
-FPS = 30
 
 def pytest_collection_modifyitems(config, items):
     missing = [p for p in (CHROMIUM, ROOT / "node_modules/playwright-core") if not Path(p).exists()]
@@ -110,11 +109,8 @@ class Browser:
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory):
-    s = LocalStack(persist_dir=tmp_path_factory.mktemp("browser-stack"), vars=dict(STACK_VARS)).start()
-    try:
+    with LocalStack(persist_dir=tmp_path_factory.mktemp("browser-stack"), vars=dict(STACK_VARS)) as s:
         yield s
-    finally:
-        s.stop()
 
 
 @pytest.fixture(scope="session")
@@ -191,13 +187,6 @@ def start_worker(stack, tmp_path):
     yield start
     for w in workers:
         w.kill()
-
-
-def make_clip(path: Path, seconds: float) -> Path:
-    run_ffmpeg("-f", "lavfi", "-i", f"testsrc2=size=256x144:rate={FPS}", "-f", "lavfi", "-i", "sine",
-               "-t", str(seconds), "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p",
-               "-c:a", "aac", str(path))
-    return path
 
 
 @pytest.fixture(scope="session")

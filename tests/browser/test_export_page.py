@@ -10,7 +10,8 @@ import time
 import av
 import pytest
 
-from .conftest import FPS, make_clip, wait_until
+from ..clips import FPS, make_clip
+from .conftest import wait_until
 
 
 def decoded_frames(path) -> int:

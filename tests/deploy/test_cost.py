@@ -123,11 +123,8 @@ def test_worker_cli_is_unchanged_without_the_subcommand():
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
     from localstack import LocalStack
-    s = LocalStack(persist_dir=tmp_path_factory.mktemp("cost-stack")).start()
-    try:
+    with LocalStack(persist_dir=tmp_path_factory.mktemp("cost-stack")) as s:
         yield s
-    finally:
-        s.stop()
 
 
 @pytest.mark.stack

@@ -6,14 +6,13 @@ from __future__ import annotations
 import json
 import time
 
-import boto3
 import httpx
 import pytest
-from botocore.config import Config
 
 from gpu_worker.control import ControlPlane
 from gpu_worker.queue_client import QueueClient
-from gpu_worker_proc import BUCKET, r2_endpoint
+from gpu_worker.storage import R2
+from gpu_worker_proc import r2_config
 from jobspec import SIGNATURE_HEADER, ClaimGrant, format_signature_header, pod_signature
 from localstack import LocalStack
 from tests.stack.conftest import Api
@@ -25,11 +24,8 @@ STACK_VARS = {"LEASE_TIMEOUT_S": "3", "HEARTBEAT_INTERVAL_S": "1", "MAX_ATTEMPTS
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory):
-    s = LocalStack(persist_dir=tmp_path_factory.mktemp("security-stack"), vars=dict(STACK_VARS)).start()
-    try:
+    with LocalStack(persist_dir=tmp_path_factory.mktemp("security-stack"), vars=dict(STACK_VARS)) as s:
         yield s
-    finally:
-        s.stop()
 
 
 @pytest.fixture
@@ -43,22 +39,12 @@ def bob(stack) -> Api:
 
 
 @pytest.fixture(scope="session")
-def s3(stack):
-    return boto3.client("s3", endpoint_url=r2_endpoint(stack), region_name="auto",
-                        aws_access_key_id=stack.vars["R2_ACCESS_KEY_ID"],
-                        aws_secret_access_key=stack.vars["R2_SECRET_ACCESS_KEY"],
-                        config=Config(s3={"addressing_style": "path"}, request_checksum_calculation="when_required",
-                                      response_checksum_validation="when_required"))
+def r2(stack) -> R2:
+    return R2(r2_config(stack))
 
 
-def r2_keys(s3) -> set[str]:
-    keys, token = set(), None
-    while True:
-        page = s3.list_objects_v2(Bucket=BUCKET, **({"ContinuationToken": token} if token else {}))
-        keys |= {o["Key"] for o in page.get("Contents", [])}
-        token = page.get("NextContinuationToken")
-        if not token:
-            return keys
+def r2_keys(r2: R2) -> set[str]:
+    return set(r2.keys(""))
 
 
 def pod(stack, name: str) -> ControlPlane:
@@ -79,10 +65,10 @@ def claimed_job(api: Api, stack, pod_name: str = "pod-a") -> tuple[str, ControlP
     return job_id, control, grant
 
 
-def completed_job(api: Api, stack, s3, output: bytes = b"rendered" * 100) -> str:
+def completed_job(api: Api, stack, r2: R2, output: bytes = b"rendered" * 100) -> str:
     """A job of `api`'s, complete, with its output stored where the pod stores it."""
     job_id, control, grant = claimed_job(api, stack)
-    s3.put_object(Bucket=BUCKET, Key=grant.output_key, Body=output, ContentType="video/mp4")
+    r2.write(grant.output_key, output, "video/mp4")
     control.report(job_id, "complete", grant.lease_id, output_key=grant.output_key, frames=10,
                    size_bytes=len(output))
     return job_id

@@ -99,19 +99,19 @@ def key(alice):
     return alice.upload(b"\x00\x00\x00\x18ftypmp42" + bytes(300))
 
 
-def unchanged(alice, s3):
-    jobs, keys = alice.http.get("/api/jobs", params={"limit": 100}).json()["jobs"], r2_keys(s3)
+def unchanged(alice, r2):
+    jobs, keys = alice.http.get("/api/jobs", params={"limit": 100}).json()["jobs"], r2_keys(r2)
 
     def check():
         assert alice.http.get("/api/jobs", params={"limit": 100}).json()["jobs"] == jobs
-        assert r2_keys(s3) == keys
+        assert r2_keys(r2) == keys
     return check
 
 
 @pytest.mark.parametrize("case", JOB_CASES, ids=[c[0] for c in JOB_CASES])
-def test_bad_job_requests_are_refused_and_write_nothing(case, alice, key, s3):
+def test_bad_job_requests_are_refused_and_write_nothing(case, alice, key, r2):
     name, body, status, code, reason = case
-    check = unchanged(alice, s3)
+    check = unchanged(alice, r2)
     data = body(key, alice)
     content = data if isinstance(data, (str, bytes)) else json.dumps(data)
     r = alice.http.post("/api/jobs", content=content, headers={"Idempotency-Key": f"bad-{name}"})
@@ -170,8 +170,8 @@ OTHER_CASES = [
 
 
 @pytest.mark.parametrize("path,body,status", OTHER_CASES)
-def test_bad_upload_and_seen_requests_are_refused(path, body, status, alice, key, s3):
-    check = unchanged(alice, s3)
+def test_bad_upload_and_seen_requests_are_refused(path, body, status, alice, key, r2):
+    check = unchanged(alice, r2)
     body = json.loads(json.dumps(body).replace("KEY", key))
     r = alice.http.post(path, json=body)
     assert is_error(r, status), (path, body, r.text[:300])
@@ -180,7 +180,7 @@ def test_bad_upload_and_seen_requests_are_refused(path, body, status, alice, key
 
 @pytest.mark.parametrize("filename", ["../../x", "../../../etc/passwd", "..", "/", "a/../../b.mp4", "..\\..\\c.mp4",
                                       "%2e%2e%2fx", "\u202egnp.mp4", "con.mp4\u0000.txt"])
-def test_upload_file_names_cannot_leave_the_users_folder(filename, alice, s3):
+def test_upload_file_names_cannot_leave_the_users_folder(filename, alice, r2):
     grant = alice.http.post("/api/videos/upload-url", json={"filename": filename, "content_type": "video/mp4",
                                                             "size_bytes": 10})
     assert grant.status_code == 200, grant.text
@@ -191,7 +191,7 @@ def test_upload_file_names_cannot_leave_the_users_folder(filename, alice, s3):
     assert all(c.isalnum() or c in "._-" for c in name), name
     put = httpx.put(grant.json()["upload_url"], content=b"x" * 10, headers=grant.json()["headers"])
     assert put.status_code == 200
-    assert key in r2_keys(s3)
+    assert key in r2_keys(r2)
 
 
 # ---------------------------------------------------------------- inputs that are not videos

@@ -24,8 +24,8 @@ def refused_like_nothing(bob, method: str, path: str, job_id: str, **kw) -> None
     assert mine.json() == ghost.json(), (path, mine.text, ghost.text)
 
 
-def test_another_users_job_reads_as_no_job(alice, bob, stack, s3):
-    done = completed_job(alice, stack, s3)
+def test_another_users_job_reads_as_no_job(alice, bob, stack, r2):
+    done = completed_job(alice, stack, r2)
     waiting = alice.create(alice.upload(b"w" * 300)).json()["job_id"]
     before = {j: alice.job(j) for j in (done, waiting)}
     for job_id in (done, waiting):
@@ -97,8 +97,8 @@ def test_multipart_on_another_users_key_is_refused_and_theirs_still_completes(al
     assert done.status_code == 200 and done.json()["size_bytes"] == size, done.text
 
 
-def test_storage_needs_a_signature_and_a_signature_covers_one_object(alice, stack, s3):
-    job_id = completed_job(alice, stack, s3)
+def test_storage_needs_a_signature_and_a_signature_covers_one_object(alice, stack, r2):
+    job_id = completed_job(alice, stack, r2)
     theirs = alice.upload(b"secret-input" * 30)
     url = alice.http.get(f"/api/jobs/{job_id}/download").json()["url"]
     assert httpx.get(url).status_code == 200
@@ -109,7 +109,7 @@ def test_storage_needs_a_signature_and_a_signature_covers_one_object(alice, stac
     query = parse_qs(urlsplit(url).query)
     disposition = query["response-content-disposition"][0]
     assert httpx.get(url.replace("attachment", "inline")).status_code == 403, disposition
-    keys = r2_keys(s3)
+    keys = r2_keys(r2)
     assert theirs in keys and f"videos/output/{job_id}.mp4" in keys
 
 

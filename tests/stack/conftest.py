@@ -20,10 +20,8 @@ STACK_VARS = {"LEASE_TIMEOUT_S": "3", "HEARTBEAT_INTERVAL_S": "1", "MAX_ATTEMPTS
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory):
-    s = LocalStack(persist_dir=tmp_path_factory.mktemp("stack"), vars=dict(STACK_VARS))
-    s.start()
-    yield s
-    s.stop()
+    with LocalStack(persist_dir=tmp_path_factory.mktemp("stack"), vars=dict(STACK_VARS)) as s:
+        yield s
 
 
 class Api:

@@ -12,31 +12,24 @@ from pathlib import Path
 import httpx
 import pytest
 
-from gpu_worker.media import probe, run_ffmpeg
-from gpu_worker.storage import R2, R2CheckpointStore, R2Config
+from gpu_worker.media import probe
+from gpu_worker.storage import R2, R2CheckpointStore
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from gpu_worker_proc import BUCKET, GpuWorker, r2_endpoint  # noqa: E402
+from gpu_worker_proc import GpuWorker, r2_config  # noqa: E402
 from localstack import LocalStack  # noqa: E402
 
+from ..clips import FPS, make_clip  # noqa: E402
+
 STACK_VARS = {"LEASE_TIMEOUT_S": "4", "HEARTBEAT_INTERVAL_S": "1", "REQUEUE_DELAY_S": "0", "MAX_ATTEMPTS": "3"}
-FPS = 30
 
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory):
-    s = LocalStack(persist_dir=tmp_path_factory.mktemp("worker-stack"), vars=dict(STACK_VARS)).start()
-    try:
+    with LocalStack(persist_dir=tmp_path_factory.mktemp("worker-stack"), vars=dict(STACK_VARS)) as s:
         yield s
-    finally:
-        s.stop()
-
-
-def r2_config(stack: LocalStack) -> R2Config:
-    return R2Config(r2_endpoint(stack), BUCKET, stack.vars["R2_ACCESS_KEY_ID"],
-                    stack.vars["R2_SECRET_ACCESS_KEY"])
 
 
 @pytest.fixture(scope="session")
@@ -49,13 +42,6 @@ def checkpoint_of(r2: R2, job_id: str) -> R2CheckpointStore:
 
 
 # ---------------------------------------------------------------- input videos
-
-
-def make_clip(path: Path, seconds: int) -> Path:
-    run_ffmpeg("-f", "lavfi", "-i", f"testsrc2=size=256x144:rate={FPS}", "-f", "lavfi", "-i", "sine",
-               "-t", str(seconds), "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p",
-               "-c:a", "aac", str(path))
-    return path
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 
-from .conftest import FPS, checkpoint_of
+from ..clips import FPS
+from .conftest import checkpoint_of
 
 
 def test_job_renders_end_to_end(user, r2, short_clip, start_worker, tmp_path):

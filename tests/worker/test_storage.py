@@ -10,7 +10,9 @@ from jobspec import CheckpointManifest, EncoderSettings, SegmentRecord
 from gpu_worker.segments import sha256_file
 from gpu_worker.storage import R2, ObjectMissing, R2Config, StorageError
 
-from .conftest import BUCKET, checkpoint_of, r2_config
+from gpu_worker_proc import BUCKET, r2_config
+
+from .conftest import checkpoint_of
 
 ENCODER = EncoderSettings(codec="libx264", width=256, height=144, fps_num=30, fps_den=1, quality=20, preset="veryfast")
 
