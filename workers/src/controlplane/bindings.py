@@ -4,6 +4,7 @@ control plane handles plain Python values (dicts, strings, None) and can be unit
 from __future__ import annotations
 
 import json
+from datetime import timezone
 
 from js import JSON, Object, WebSocketPair
 from pyodide.ffi import to_js
@@ -85,6 +86,17 @@ async def r2_complete_multipart(bucket, key: str, upload_id: str, parts: list[di
 
 async def r2_abort_multipart(bucket, key: str, upload_id: str) -> None:
     await bucket.resumeMultipartUpload(key, upload_id).abort()
+
+
+def message_timestamp_ms(message) -> int:
+    """A queue message's timestamp in ms. The vendored SDK hands it over as a Python datetime (naive,
+    in the runtime's UTC); the runtime's own module gave the JS Date."""
+    ts = message.timestamp
+    if hasattr(ts, "getTime"):
+        return int(ts.getTime())
+    if ts.tzinfo is None:
+        ts = ts.replace(tzinfo=timezone.utc)
+    return int(ts.timestamp() * 1000)
 
 
 async def queue_send(queue, body: dict, delay_s: float = 0) -> None:
