@@ -21,10 +21,10 @@ if ((${#apt_missing[@]})); then
 fi
 
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  # `npm install`, not `npm ci`: npm's lock omits other platforms' optional workerd binaries, which
-  # `npm ci` then reports as out of sync. package.json pins the direct packages exactly.
-  log "npm install"
-  npm install --no-audit --no-fund --loglevel=error
+  # The lock lists every platform's optional workerd binary, so `npm ci` installs exactly it and
+  # never rewrites it (tests/deploy/test_setup_leaves_tree_clean.py).
+  log "npm ci"
+  npm ci --no-audit --no-fund --loglevel=error
 fi
 
 if [ ! -x .venv/bin/python ]; then
