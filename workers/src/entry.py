@@ -14,26 +14,17 @@ from controlplane.job_object import ExportJobState  # noqa: F401  (Durable Objec
 from controlplane.queue_broker import LOCAL_QUEUE_ID, LocalQueueBroker  # noqa: F401  (Durable Object class)
 from controlplane.settings import Settings
 
-# The API modules import pydantic, which may only be imported inside a request (see job_state):
-# they are loaded by the first request.
-_router = None
+from controlplane.http import MAX_BODY_BYTES, Call, HttpError
+from controlplane.routes import build_router
 
-
-def router():
-    global _router
-    if _router is None:
-        from controlplane.routes import build_router
-        _router = build_router()
-    return _router
+ROUTER = build_router()
 
 
 class Default(WorkerEntrypoint):
     async def fetch(self, request):
-        from controlplane.http import MAX_BODY_BYTES, Call, HttpError
-
         url = urlparse(request.url)
         try:
-            handler, params = router().match(request.method, url.path)
+            handler, params = ROUTER.match(request.method, url.path)
             body = "" if request.method in ("GET", "HEAD") else (await request.text())
             if len(body) > MAX_BODY_BYTES:
                 raise HttpError(413, "too_large", "request body too large")
@@ -53,6 +44,6 @@ class Default(WorkerEntrypoint):
     async def queue(self, batch, *_env_ctx):
         """Local dev only: the push consumer that hands messages to the pull broker."""
         messages = [{"id": str(m.id), "body": m.body if isinstance(m.body, str) else json.dumps(bindings.to_py(m.body)),
-                     "timestamp_ms": int(m.timestamp.getTime())} for m in batch.messages]
+                     "timestamp_ms": bindings.message_timestamp_ms(m)} for m in batch.messages]
         await self.env.QUEUE_BROKER.getByName(LOCAL_QUEUE_ID).enqueue(json.dumps(messages))
         batch.ackAll()

@@ -162,7 +162,7 @@ async def list_jobs(call: Call):
 
 async def _user_action(call: Call, action: str):
     user_id = user_of(call)
-    return 200, await do_call(call, call.params["job_id"], "act", action, json.dumps({"user_id": user_id}))
+    return 200, await do_call(call, call.params["job_id"], "user_action", action, user_id)
 
 
 async def cancel_job(call: Call):

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import hmac
 import json
-import secrets
 
 from controlplane import auth
 from controlplane.api_jobs import job_stub
-from controlplane.http import Call, HttpError, validate
-from jobspec import POD_REPORTS, SIGNATURE_HEADER, PodIdentity
+from controlplane.http import Call, HttpError
+from jobspec import SIGNATURE_HEADER
 
 
 def _verified_nonce(call: Call) -> str:
@@ -26,16 +25,10 @@ def _verified_nonce(call: Call) -> str:
 
 
 async def pod_action(call: Call):
+    """Signed here; validated and applied by the job's Durable Object (the JSON errors come first, as 400s)."""
     nonce = _verified_nonce(call)
-    action = call.params["action"]
-    if action == "claim":
-        payload = validate(PodIdentity, call.json()).model_dump()
-        payload["lease_id"] = secrets.token_urlsafe(18)
-    elif action in POD_REPORTS:
-        payload = validate(POD_REPORTS[action], call.json()).model_dump()
-    else:
-        raise HttpError(404, "not_found", f"unknown pod action {action!r}")
-    result = json.loads(await job_stub(call, call.params["job_id"]).act(action, json.dumps(payload), nonce))
+    call.json()
+    result = json.loads(await job_stub(call, call.params["job_id"]).report(call.params["action"], call.body, nonce))
     return result["status"], result["body"]
 
 

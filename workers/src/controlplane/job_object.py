@@ -5,21 +5,26 @@ job_state, persist, mirror to D1, broadcast the events to the job's WebSockets, 
 dead-letter as the outcome says, and re-arm the lease alarm. Nothing lives only in memory: the object
 may hibernate between any two calls (its sockets stay open; their data is in attachments).
 
-Callers reach it by RPC with JSON strings (`init`, `snapshot`, `act`) and by fetch for the WebSocket
-upgrade. Replies are JSON: {"status": <http status>, "body": {...}}.
+Callers reach it by RPC with JSON strings (`init`, `snapshot`, `report` for pods, `user_action` for
+users) and by fetch for the WebSocket upgrade. Replies are JSON: {"status": <http status>, "body": {...}}.
+Pod reports are validated here with the jobspec models the GPU worker sends them with (pydantic loads
+in Durable Objects since the workers SDK is vendored: its import context allows pydantic-core's entropy).
 """
 
 from __future__ import annotations
 
 import json
+import secrets
 import time
 
+from pydantic import ValidationError
 from workers import DurableObject
 
 from controlplane import bindings, job_state
 from controlplane.job_state import Job, Outcome, Rejected
 from controlplane.settings import Settings
 from controlplane.store import Store
+from jobspec import POD_REPORTS, ClaimGrant, PodIdentity, QueueMessage, error_summary
 
 NONCE_TTL_S = 300
 
@@ -78,22 +83,39 @@ class ExportJobState(DurableObject):
             return reply(404, {"error": "not_found", "reason": "no such job"})
         return reply(200, job_state.view(job))
 
-    async def act(self, action: str, payload_json: str, nonce: str = "") -> str:
-        """A pod report or a user action. Pods send a nonce, refused if seen before (replay)."""
+    async def report(self, action: str, payload_json: str, nonce: str) -> str:
+        """A pod's claim or report (the Worker checked its signature); a nonce seen before is a replay."""
         now = time.time()
-        payload = json.loads(payload_json)
-        if nonce and not self._fresh_nonce(nonce, now):
+        if action not in POD_TRANSITIONS:
+            return reply(404, {"error": "not_found", "reason": f"unknown pod action {action!r}"})
+        try:
+            report = POD_MODELS[action].model_validate_json(payload_json)
+        except ValidationError as e:
+            return reply(422, {"error": "invalid_request", "reason": error_summary(e)})
+        if not self._fresh_nonce(nonce, now):
             return reply(401, {"error": "replayed", "reason": "request replayed (nonce already used)"})
         job = await self._load()
-        if job is None or ("user_id" in payload and payload["user_id"] != job.user_id):
+        if job is None:
             return reply(404, {"error": "not_found", "reason": "no such job"})
+        result = await self._transition(job, POD_TRANSITIONS[action], report, now)
+        if action in ("claim", "heartbeat") and job.pod_id:
+            await self.store.pod_seen(job.pod_id, job.job_id, now)
+        return result
+
+    async def user_action(self, action: str, user_id: str) -> str:
+        """cancel or retry, by the job's owner (anyone else is told the job does not exist)."""
+        now = time.time()
+        job = await self._load()
+        if job is None or job.user_id != user_id or action not in USER_TRANSITIONS:
+            return reply(404, {"error": "not_found", "reason": "no such job"})
+        return await self._transition(job, USER_TRANSITIONS[action], None, now)
+
+    async def _transition(self, job: Job, transition, payload, now: float) -> str:
         try:
-            outcome = TRANSITIONS[action](job, payload, now, self.settings.policy)
+            outcome = transition(job, payload, now, self.settings.policy)
         except Rejected as e:
             return rejected(e, job)
         await self._apply(job, outcome, now)
-        if action == "claim" or action == "heartbeat":
-            await self.store.pod_seen(payload["pod_id"] if action == "claim" else job.pod_id, job.job_id, now)
         return reply(200, outcome.reply or job_state.view(job))
 
     async def alarm(self, *_info):
@@ -114,8 +136,8 @@ class ExportJobState(DurableObject):
         if outcome.dead_letter:
             await self.store.dead_letter(job, outcome.dead_letter, now)
         if outcome.requeue_delay_s is not None:
-            await bindings.queue_send(self.env.GPU_QUEUE, {"job_id": job.job_id, "attempt": job.dispatches},
-                                      outcome.requeue_delay_s)
+            message = QueueMessage(job_id=job.job_id, attempt=job.dispatches)
+            await bindings.queue_send(self.env.GPU_QUEUE, message.model_dump(), outcome.requeue_delay_s)
         await self._arm_alarm(job)
 
     async def _arm_alarm(self, job: Job) -> None:
@@ -177,50 +199,46 @@ class ExportJobState(DurableObject):
                 pass  # a socket closing under us; the runtime drops it
 
 
-# ---------------------------------------------------------------- action table
+# ---------------------------------------------------------------- action tables
+# Each takes (job, validated report or None, now, policy) and returns job_state's Outcome.
 
 
-def _claim(job, p, now, policy):
-    return job_state.claim(job, p["pod_id"], p["lease_id"], now, policy)
+def _claim(job, r: PodIdentity, now, policy):
+    outcome = job_state.claim(job, r.pod_id, secrets.token_urlsafe(18), now, policy)
+    outcome.reply = ClaimGrant(**outcome.reply).model_dump()  # the grant's shape is the one the pod reads
+    return outcome
 
 
-def _heartbeat(job, p, now, policy):
-    return job_state.heartbeat(job, p["lease_id"], now)
+def _heartbeat(job, r, now, policy):
+    return job_state.heartbeat(job, r.lease_id, now)
 
 
-def _progress(job, p, now, policy):
-    return job_state.progress(job, p["lease_id"], p["frame"], p["total_frames"], p.get("fps", 0.0),
-                              p.get("eta_s"), now)
+def _progress(job, r, now, policy):
+    return job_state.progress(job, r.lease_id, r.frame, r.total_frames, r.fps, r.eta_s, now)
 
 
-def _checkpoint(job, p, now, policy):
-    return job_state.checkpoint(job, p["lease_id"], p["frame"], p["total_frames"], now)
+def _checkpoint(job, r, now, policy):
+    return job_state.checkpoint(job, r.lease_id, r.frame, r.total_frames, now)
 
 
-def _complete(job, p, now, policy):
-    return job_state.complete(job, p["lease_id"], p["output_key"], p["size_bytes"], p["frames"],
-                              p.get("gpu_seconds", 0.0), now)
+def _complete(job, r, now, policy):
+    return job_state.complete(job, r.lease_id, r.output_key, r.size_bytes, r.frames, r.gpu_seconds, now)
 
 
-def _fail(job, p, now, policy):
-    return job_state.fail(job, p["lease_id"], p["reason"], p.get("retryable", False), p.get("gpu_seconds", 0.0),
-                          now, policy)
+def _fail(job, r, now, policy):
+    return job_state.fail(job, r.lease_id, r.reason, r.retryable, r.gpu_seconds, now, policy)
 
 
-def _interrupted(job, p, now, policy):
-    return job_state.interrupted(job, p["lease_id"], p["frame"], p.get("reason", "spot interruption"),
-                                 p.get("gpu_seconds", 0.0), now)
+def _interrupted(job, r, now, policy):
+    return job_state.interrupted(job, r.lease_id, r.frame, r.reason, r.gpu_seconds, now)
 
 
-def _cancel(job, p, now, policy):
-    return job_state.cancel(job, now)
-
-
-def _retry(job, p, now, policy):
-    return job_state.retry(job, now)
-
-
-TRANSITIONS = {
+POD_MODELS = {"claim": PodIdentity, **POD_REPORTS}
+POD_TRANSITIONS = {
     "claim": _claim, "heartbeat": _heartbeat, "progress": _progress, "checkpoint": _checkpoint,
-    "complete": _complete, "fail": _fail, "interrupted": _interrupted, "cancel": _cancel, "retry": _retry,
+    "complete": _complete, "fail": _fail, "interrupted": _interrupted,
+}
+USER_TRANSITIONS = {
+    "cancel": lambda job, _, now, policy: job_state.cancel(job, now),
+    "retry": lambda job, _, now, policy: job_state.retry(job, now),
 }

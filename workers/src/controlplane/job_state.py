@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Optional
 
-# No pydantic here (nor in anything the Durable Objects import at load time): workerd refuses the
-# entropy pydantic-core asks for when it is imported outside a request.
+# Plain Python, no pydantic: the rules run (and are unit-tested) on plain values; the Durable Object
+# validates what pods send with jobspec before it calls a transition.
 STATUSES = ("pending", "processing", "complete", "error", "cancelled")
 TERMINAL_STATUSES = frozenset({"complete", "error", "cancelled"})
 
