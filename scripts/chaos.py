@@ -535,33 +535,22 @@ class JobWatch(threading.Thread):
                 self.stop_event.wait(0.5)
 
     def _seen(self, event: dict) -> None:
+        if "job" not in event:  # pong, error: not a job event
+            return
         with self.lock:
-            if event["type"] == "snapshot":
-                self.snapshots.append(event)
-                if event["seq"] != self.seq:  # first connection, or events were missed while away
-                    self.holder = None
-                job = event["job"]
-                self.seq, self.status = event["seq"], job["status"]
-                self.checkpoint_frame = max(self.checkpoint_frame, (job["checkpoint"] or {}).get("frame", 0))
-                self.total_frames = job["total_frames"] or self.total_frames
-                self.frame = max(self.frame, job["frame"])
-                if self.status != "processing":
-                    self.holder = None
-                return
-            if event["type"] in ("pong", "error") or "seq" not in event:
-                return
-            self.events.append(event)
-            if event["seq"] != self.seq + 1:
+            expected = self.seq if event["type"] == "snapshot" else self.seq + 1
+            (self.snapshots if event["type"] == "snapshot" else self.events).append(event)
+            if event["seq"] != expected:  # first connection, or events were missed while away
                 self.holder = None
-            self.seq, self.status = event["seq"], event["status"]
+            job = event["job"]
+            self.seq, self.status = event["seq"], job["status"]
+            self.checkpoint_frame = max(self.checkpoint_frame, (job["checkpoint"] or {}).get("frame", 0))
+            self.total_frames = job["total_frames"] or self.total_frames
+            self.frame = max(self.frame, job["frame"])
             if event["type"] in ("started", "resumed"):
                 self.holder = event.get("pod_id")
-            elif event["type"] in ("requeued",) + TERMINAL:
+            elif self.status != "processing":
                 self.holder = None
-            if event["type"] == "checkpoint":
-                self.checkpoint_frame = max(self.checkpoint_frame, event["frame"])
-            self.total_frames = event.get("total_frames") or event.get("total") or self.total_frames
-            self.frame = max(self.frame, event.get("frame") or 0)
 
     def state(self) -> tuple[int, str, Optional[str], int]:
         with self.lock:
@@ -1193,7 +1182,7 @@ def _verify(report: Report, stack: LocalStack, subs: list[Submission],
         effective_by_job[inj.job_id].append(inj)
         # The claim after a checkpoint is a resume, and the DO counts it.
         for e in later_events:
-            if e["type"] != "resumed" or e.get("resume_count", 0) < inj.resume_count + 1:
+            if e["type"] != "resumed" or e["job"]["resume_count"] < inj.resume_count + 1:
                 problems.append(f"job {inj.job_id}: claim after a {inj.kind} of a checkpointed claim (resume_count "
                                 f"{inj.resume_count}) announced as {e}")
         for line in later_lines:

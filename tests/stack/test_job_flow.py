@@ -2,7 +2,7 @@
 
 import httpx
 
-from jobspec import ClaimGrant
+from jobspec import ClaimGrant, JobEvent
 
 from .conftest import Socket, take_message
 
@@ -38,9 +38,12 @@ def test_job_lifecycle_end_to_end(api, pod, queue):
     sock.until("complete")
     kinds = [e["type"] for e in sock.events]
     assert kinds == ["snapshot", "started", "progress", "progress", "progress", "checkpoint", "complete"]
-    seqs = [e["seq"] for e in sock.events[1:]]
-    assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
-    assert [e["progress"] for e in sock.events if e["type"] == "progress"] == [25.0, 50.0, 75.0]
+    seqs = [e["seq"] for e in sock.events]
+    assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))  # one apart: none missed, none repeated
+    for event in sock.events:  # each carries the whole job as it is after the event
+        assert JobEvent.model_validate(event).job.seq == event["seq"]
+    assert [e["job"]["progress"] for e in sock.events if e["type"] == "progress"] == [25.0, 50.0, 75.0]
+    assert sock.events[-1]["job"]["output_bytes"] == len(output) and sock.events[-1]["job"]["total_frames"] == 120
     sock.close()
 
     job = api.job(job_id)

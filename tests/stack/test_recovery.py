@@ -29,7 +29,8 @@ def test_dead_pod_is_requeued_resumed_then_dead_lettered(api, queue, pod, stack)
 
     # The pod goes silent: after LEASE_TIMEOUT_S the alarm takes the lease back and re-queues.
     requeued = sock.until("requeued", timeout=15)
-    assert requeued["attempt"] == 1 and requeued["from_frame"] == 50
+    assert requeued["job"]["attempts"] == 1 and requeued["job"]["checkpoint"]["frame"] == 50
+    assert requeued["job"]["status"] == "pending" and requeued["max_attempts"] == 2
     with pytest.raises(LeaseLost):
         pod.report(job_id, "heartbeat", grant.lease_id)
 
@@ -39,12 +40,12 @@ def test_dead_pod_is_requeued_resumed_then_dead_lettered(api, queue, pod, stack)
     grant2 = second.claim(job_id, ["libx264"])
     assert isinstance(grant2, ClaimGrant) and grant2.resume_count == 1 and grant2.attempt == 2
     resumed = sock.until("resumed")
-    assert resumed["from_frame"] == 50 and resumed["resume_count"] == 1
-    assert api.job(job_id)["checkpoint"] == {"frame": 50, "total": 100, "resume_count": 1}
+    assert resumed["job"]["checkpoint"] == {"frame": 50, "total_frames": 100, "resume_count": 1}
+    assert resumed["pod_id"] == "pod-b" and api.job(job_id)["checkpoint"] == resumed["job"]["checkpoint"]
 
     # Silent again: MAX_ATTEMPTS (2) used up -> error, dead-lettered.
     error = sock.until("error", timeout=15)
-    assert "gave up after 2 attempts" in error["error"]
+    assert "gave up after 2 attempts" in error["job"]["error"]
     sock.close()
     job = api.job(job_id)
     assert job["status"] == "error" and job["attempts"] == 2

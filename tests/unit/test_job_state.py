@@ -4,6 +4,7 @@ import pytest
 
 from controlplane import job_state as js
 from controlplane.job_state import Policy, Rejected
+from jobspec import JobEvent, JobView
 
 POLICY = Policy(lease_timeout_s=10, max_attempts=3, requeue_delay_s=2)
 
@@ -36,10 +37,28 @@ def test_progress_only_moves_forward_and_caps_below_100():
     assert job.progress == 99.9
 
 
-def test_seq_increases_with_every_event():
+def test_seq_grows_by_one_with_every_event():
     job = processing()
+    first = job.seq
     seqs = [js.progress(job, "L1", f, 100, 1, None, 101.0).events[0]["seq"] for f in (10, 20, 30)]
-    assert seqs == sorted(seqs) and seqs[0] > 1
+    assert seqs == [first + 1, first + 2, first + 3] and first >= 1
+
+
+def test_events_carry_the_job_and_only_what_it_does_not_say():
+    """One spelling per field: an event's own fields are never the job view's."""
+    job = processing()
+    outcomes = [js.progress(job, "L1", 10, 100, 1, None, 101.0), js.checkpoint(job, "L1", 10, 100, 102.0),
+                js.interrupted(job, "L1", 10, "spot", 0.0, 103.0), js.claim(job, "pod-b", "L2", 104.0, POLICY),
+                js.complete(job, "L2", "out", 5, 100, 1.0, 105.0)]
+    for out in outcomes:
+        event = js.published(out.events[0], job)
+        own = set(event) - {"type", "job_id", "seq", "job"}
+        assert not own & set(event["job"]), event["type"]
+        assert JobEvent.model_validate(event).job == JobView.model_validate(js.view(job))
+
+
+def test_the_job_view_is_the_schema_s_job_view():
+    assert set(js.view(processing())) == set(JobView.model_fields)
 
 
 def test_alarm_requeues_with_backoff_then_gives_up():
@@ -60,7 +79,7 @@ def test_resume_counts_claims_from_a_checkpoint():
     js.interrupted(job, "L1", 30, "spot", 0.0, 102.0)
     assert job.attempts == 0 and job.interruptions == 1
     out = js.claim(job, "pod-b", "L2", 103.0, POLICY)
-    assert out.events[0]["type"] == "resumed" and out.events[0]["from_frame"] == 30 and job.resume_count == 1
+    assert out.events[0]["type"] == "resumed" and job.checkpoint_frame == 30 and job.resume_count == 1
 
 
 def test_terminal_states_never_change():

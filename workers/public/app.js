@@ -453,6 +453,25 @@ async function onSubmit(event) {
 
 // ------------------------------------------------------------------ jobs and their sockets
 
+// The note a job event puts beside its card ('' clears it; undefined keeps the current one).
+function noteFor(event) {
+  const job = event.job;
+  const from = job.total_frames && job.checkpoint ? Math.floor((100 * job.checkpoint.frame) / job.total_frames) : 0;
+  switch (event.type) {
+    case 'started':
+      return job.attempts > 0 ? `Attempt ${job.attempts + 1}` : '';
+    case 'resumed':
+      return `Resumed from ${from}% (attempt ${job.attempts + 1})`;
+    case 'requeued':
+      if (event.reason === 'retried by user') return 'Retrying';
+      return `Interrupted (${event.reason}). Waiting for another GPU; it will ${from ? `resume from ${from}%` : 'start over'}.`;
+    case 'complete': case 'error': case 'cancelled':
+      return '';
+    default:
+      return undefined;
+  }
+}
+
 class JobCard {
   constructor(view) {
     this.view = { ...view };
@@ -487,60 +506,16 @@ class JobCard {
     if (this.terminal && !wasTerminal) this.finished();
   }
 
+  // Every event carries the whole job (`event.job`); the type only decides the note shown beside it.
   onEvent(event) {
-    if (event.type === 'pong') return;
+    if (!event.job || (event.type !== 'snapshot' && event.seq <= this.seq)) return;  // not a job event, or seen
     if (event.type === 'snapshot') {
       this.retries = 0;
       this.stopPolling();
-      this.apply(event.job, event.seq);
-      return;
     }
-    if (!event.job_id || (event.seq !== undefined && event.seq <= this.seq)) return;  // not a job event, or seen
-    const v = this.view;
-    const patch = { status: event.status || v.status };
-    if (event.progress !== undefined) patch.progress = event.progress;
-    switch (event.type) {
-      case 'started':
-        this.note = event.attempt > 1 ? `Attempt ${event.attempt}` : '';
-        break;
-      case 'progress':
-        Object.assign(patch, { eta_s: event.eta_s, frame: event.frame, total_frames: event.total_frames, fps: event.fps });
-        break;
-      case 'resumed': {
-        const total = v.total_frames || v.checkpoint?.total;
-        const from = total ? (100 * event.from_frame) / total : event.progress;
-        this.note = `Resumed from ${Math.floor(from)}% (attempt ${event.attempt})`;
-        patch.resume_count = event.resume_count;
-        patch.attempts = event.attempt - 1;
-        break;
-      }
-      case 'requeued': {
-        const total = v.total_frames;
-        const from = total && event.from_frame ? Math.floor((100 * event.from_frame) / total) : 0;
-        this.note = event.reason === 'retried by user' ? 'Retrying'
-          : `Interrupted (${event.reason}). Waiting for another GPU; it will ${from ? `resume from ${from}%` : 'start over'}.`;
-        patch.eta_s = null;
-        if (event.attempt !== undefined) patch.attempts = event.attempt;
-        break;
-      }
-      case 'checkpoint':
-        patch.checkpoint = { frame: event.frame, total: event.total, resume_count: v.resume_count };
-        break;
-      case 'complete':
-        Object.assign(patch, { progress: 100, eta_s: 0, output_ready: true, total_frames: event.frames ?? v.total_frames });
-        this.note = '';
-        break;
-      case 'error':
-        patch.error = event.error;
-        this.note = '';
-        break;
-      case 'cancelled':
-        this.note = '';
-        break;
-      default:
-        break;
-    }
-    this.apply(patch, event.seq);
+    const note = noteFor(event);
+    if (note !== undefined) this.note = note;
+    this.apply(event.job, event.seq);
   }
 
   render() {

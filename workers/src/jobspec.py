@@ -388,3 +388,159 @@ def error_summary(exc) -> str:
         loc = ".".join(str(p) for p in err.get("loc", ()) if p not in ("function-after",))
         lines.append(f"{loc}: {err.get('msg')}" if loc else str(err.get("msg")))
     return "; ".join(lines)
+
+
+# ---------------------------------------------------------------- public API answers and events
+# What the API answers, for the OpenAPI document and the client. Unknown fields are kept (extra="allow"),
+# so a client keeps working when the API adds a field.
+
+
+class Answer(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+JobStatus = Literal["pending", "processing", "complete", "error", "cancelled"]
+
+
+class CheckpointView(Answer):
+    frame: int
+    total_frames: Optional[int]
+    resume_count: int
+
+
+class JobTiming(Answer):
+    created_at: str
+    started_at: Optional[str]
+    completed_at: Optional[str]
+    processing_seconds: Optional[float]
+
+
+class JobView(Answer):
+    """A job as its owner sees it (API answers, and `job` in every WebSocket event)."""
+
+    job_id: str
+    type: JobType
+    status: JobStatus
+    progress: float = Field(description="0..100; 100 only once the output is stored")
+    frame: int
+    total_frames: Optional[int]
+    fps: float
+    eta_s: Optional[float]
+    checkpoint: Optional[CheckpointView]
+    attempts: int
+    resume_count: int
+    interruptions: int
+    error: Optional[str]
+    output_ready: bool
+    output_bytes: Optional[int]
+    gpu_seconds: float
+    seq: int
+    timing: JobTiming
+
+    @property
+    def terminal(self) -> bool:
+        return self.status in ("complete", "error", "cancelled")
+
+
+class ErrorBody(Answer):
+    error: str = Field(description="a stable code, e.g. not_found")
+    reason: str = Field(description="what went wrong, in words")
+
+
+class UploadGrant(Answer):
+    upload_url: str
+    method: Literal["PUT"]
+    headers: dict[str, str] = Field(description="send these headers with the PUT")
+    video_key: str
+    expires_at: str
+
+
+class PartGrant(Answer):
+    part_number: int
+    size_bytes: int
+    url: str
+
+
+class MultipartGrant(Answer):
+    video_key: str
+    upload_id: str
+    parts: list[PartGrant]
+    expires_at: str
+
+
+class UploadDone(Answer):
+    video_key: str
+    size_bytes: int
+
+
+class Aborted(Answer):
+    aborted: bool
+
+
+class CreatedJob(Answer):
+    job_id: str
+    status: JobStatus
+    websocket_url: str
+    websocket_ticket_expires_at: str
+    job: JobView
+    estimated_wait_seconds: Optional[float]
+    idempotent_replay: bool
+
+
+class JobPage(Answer):
+    jobs: list[JobView]
+    next_cursor: Optional[str]
+
+
+class DownloadGrant(Answer):
+    url: str
+    expires_at: str
+    size_bytes: Optional[int]
+
+
+class SocketGrant(Answer):
+    websocket_url: str
+    expires_at: str
+
+
+class ActiveExports(Answer):
+    active: list[JobView]
+    finished_while_away: list[JobView]
+
+
+class Marked(Answer):
+    marked: int
+
+
+class NewUser(Answer):
+    user_id: str
+    token: str
+
+
+class Health(Answer):
+    ok: bool
+    queue_backlog: int
+    by_status: dict[str, int]
+    gpu_seconds: float
+    live_pods: int
+    dead_letters: int
+    estimated_gpu_cost_usd: float
+
+
+EventType = Literal["snapshot", "started", "progress", "checkpoint", "resumed", "requeued", "complete", "error",
+                    "cancelled"]
+
+
+class JobEvent(Answer):
+    """A message on a job's WebSocket: what happened, and `job`, the whole job as it is after it.
+    Besides `type`, an event carries only what the job does not say: `pod_id` (started, resumed), `reason`,
+    `delay_s` and `max_attempts` (requeued). `seq` grows by one per event; a snapshot repeats the latest."""
+
+    type: EventType
+    job_id: str
+    seq: int
+    job: JobView
+    pod_id: Optional[str] = None
+    reason: Optional[str] = None
+    delay_s: Optional[float] = None
+    max_attempts: Optional[int] = None

@@ -132,7 +132,7 @@ class ExportJobState(DurableObject):
             await self._save(job)
             await self._mirror(job)
         for event in outcome.events:
-            self._broadcast(event)
+            self._broadcast(job_state.published(event, job))
         if outcome.dead_letter:
             await self.store.dead_letter(job, outcome.dead_letter, now)
         if outcome.requeue_delay_s is not None:
@@ -168,8 +168,7 @@ class ExportJobState(DurableObject):
         if job is None or job.user_id != user_id or upgrade != "websocket":
             return bindings.json_response({"error": "not_found", "reason": "no such job"}, 404)
         client, server = bindings.accept_websocket(self.ctx, {"user_id": user_id}, [user_id])
-        server.send(json.dumps({"type": "snapshot", "job_id": job.job_id, "seq": job.seq,
-                                "job": job_state.view(job)}))
+        server.send(json.dumps(job_state.snapshot(job)))
         return bindings.websocket_response(client)
 
     async def webSocketMessage(self, ws, message):
@@ -181,8 +180,7 @@ class ExportJobState(DurableObject):
             ws.send(json.dumps({"type": "pong", "ts": time.time(), "instance_born": self.born}))
         elif kind == "subscribe":
             job = await self._load()
-            ws.send(json.dumps({"type": "snapshot", "job_id": job.job_id, "seq": job.seq,
-                                "job": job_state.view(job)}))
+            ws.send(json.dumps(job_state.snapshot(job)))
         else:
             ws.send(json.dumps({"type": "error", "error": "unknown message: send subscribe or ping"}))
 

@@ -148,7 +148,7 @@ def view(job: Job) -> dict:
         "eta_s": job.eta_s,
         "checkpoint": {
             "frame": job.checkpoint_frame,
-            "total": job.total_frames,
+            "total_frames": job.total_frames,
             "resume_count": job.resume_count,
         } if job.checkpoint_frame or job.resume_count else None,
         "attempts": job.attempts,
@@ -156,6 +156,7 @@ def view(job: Job) -> dict:
         "interruptions": job.interruptions,
         "error": job.error,
         "output_ready": job.status == "complete",
+        "output_bytes": job.output_bytes,
         "gpu_seconds": round(job.gpu_seconds, 3),
         "seq": job.seq,
         "timing": {
@@ -168,8 +169,20 @@ def view(job: Job) -> dict:
 
 
 def _event(job: Job, kind: str, **data) -> dict:
+    """What happened, with only what the job view does not say (who, why); the DO sends it with the
+    whole view once the transition is done (`published`)."""
     job.seq += 1
-    return {"type": kind, "job_id": job.job_id, "seq": job.seq, "status": job.status, **data}
+    return {"type": kind, "job_id": job.job_id, "seq": job.seq, **data}
+
+
+def published(event: dict, job: Job) -> dict:
+    """An event as subscribers get it: what changed, next to the job as it now is."""
+    return {**event, "job": view(job)}
+
+
+def snapshot(job: Job) -> dict:
+    """The first message on a socket (and the answer to `subscribe`): the job as it is now."""
+    return {"type": "snapshot", "job_id": job.job_id, "seq": job.seq, "job": view(job)}
 
 
 def _percent(frame: int, total: Optional[int]) -> float:
@@ -219,10 +232,9 @@ def claim(job: Job, pod_id: str, lease_id: str, now: float, policy: Policy) -> O
     job.error = None
     if job.checkpoint_frame > 0:
         job.resume_count += 1
-        event = _event(job, "resumed", from_frame=job.checkpoint_frame, resume_count=job.resume_count,
-                       attempt=job.attempts + 1, progress=round(job.progress, 2), pod_id=pod_id)
+        event = _event(job, "resumed", pod_id=pod_id)
     else:
-        event = _event(job, "started", pod_id=pod_id, attempt=job.attempts + 1)
+        event = _event(job, "started", pod_id=pod_id)
     reply = {
         "job_id": job.job_id,
         "lease_id": lease_id,
@@ -251,9 +263,7 @@ def progress(job: Job, lease_id: str, frame: int, total: int, fps: float, eta_s,
     job.frame, job.total_frames = max(frame, job.frame), total
     job.fps, job.eta_s, job.updated_at = fps, eta_s, now
     job.progress = max(job.progress, _percent(job.frame, total))
-    ev = _event(job, "progress", progress=round(job.progress, 2), frame=job.frame, total_frames=total,
-                fps=round(fps, 2), eta_s=eta_s)
-    return Outcome(events=[ev])
+    return Outcome(events=[_event(job, "progress")])
 
 
 def checkpoint(job: Job, lease_id: str, frame: int, total: int, now: float) -> Outcome:
@@ -264,7 +274,7 @@ def checkpoint(job: Job, lease_id: str, frame: int, total: int, now: float) -> O
     job.checkpoint_frame, job.total_frames, job.updated_at = frame, total, now
     job.frame = max(job.frame, frame)
     job.progress = max(job.progress, _percent(job.frame, total))
-    return Outcome(events=[_event(job, "checkpoint", frame=frame, total=total, progress=round(job.progress, 2))])
+    return Outcome(events=[_event(job, "checkpoint")])
 
 
 def complete(job: Job, lease_id: str, out_key: str, size_bytes: int, frames: int, gpu_seconds: float,
@@ -278,7 +288,7 @@ def complete(job: Job, lease_id: str, out_key: str, size_bytes: int, frames: int
     job.gpu_seconds += gpu_seconds
     job.eta_s = 0.0
     _release(job)
-    return Outcome(events=[_event(job, "complete", progress=100.0, frames=frames, output_bytes=size_bytes)])
+    return Outcome(events=[_event(job, "complete")])
 
 
 def fail(job: Job, lease_id: str, reason: str, retryable: bool, gpu_seconds: float, now: float,
@@ -302,9 +312,7 @@ def interrupted(job: Job, lease_id: str, frame: int, reason: str, gpu_seconds: f
     _release(job)
     job.status, job.pod_id, job.updated_at = "pending", None, now
     _dispatched(job, now)
-    ev = _event(job, "requeued", reason=reason, from_frame=job.checkpoint_frame,
-                interruptions=job.interruptions, progress=round(job.progress, 2))
-    return Outcome(events=[ev], requeue_delay_s=0.0)
+    return Outcome(events=[_event(job, "requeued", reason=reason, delay_s=0.0)], requeue_delay_s=0.0)
 
 
 # ------------------------------------------------------------------ transitions (time, users)
@@ -367,9 +375,7 @@ def retry(job: Job, now: float) -> Outcome:
         raise Rejected(409, "not_failed", f"only a failed job can be retried (job is {job.status})")
     job.status, job.error, job.attempts, job.updated_at, job.completed_at = "pending", None, 0, now, None
     _dispatched(job, now)
-    ev = _event(job, "requeued", reason="retried by user", from_frame=job.checkpoint_frame,
-                progress=round(job.progress, 2))
-    return Outcome(events=[ev], requeue_delay_s=0.0)
+    return Outcome(events=[_event(job, "requeued", reason="retried by user", delay_s=0.0)], requeue_delay_s=0.0)
 
 
 # ------------------------------------------------------------------ shared endings
@@ -386,8 +392,7 @@ def _requeue_or_fail(job: Job, now: float, policy: Policy, reason: str) -> Outco
     job.status, job.updated_at = "pending", now
     delay = policy.requeue_delay_s * 2 ** (job.attempts - 1)
     _dispatched(job, now, delay)
-    ev = _event(job, "requeued", reason=reason, attempt=job.attempts, max_attempts=policy.max_attempts,
-                from_frame=job.checkpoint_frame, delay_s=delay, progress=round(job.progress, 2))
+    ev = _event(job, "requeued", reason=reason, delay_s=delay, max_attempts=policy.max_attempts)
     return Outcome(events=[ev], requeue_delay_s=delay)
 
 
@@ -395,4 +400,4 @@ def _to_error(job: Job, now: float, reason: str) -> Outcome:
     if job.lease_id is not None:
         _release(job)
     job.status, job.error, job.updated_at, job.completed_at = "error", reason, now, now
-    return Outcome(events=[_event(job, "error", error=reason)])
+    return Outcome(events=[_event(job, "error")])
