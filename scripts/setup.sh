@@ -35,7 +35,7 @@ pins=(gpu-worker/requirements.txt tests/requirements.txt)
 if [ ! -f .venv/.installed ] || [ -n "$(find pyproject.toml "${pins[@]}" -newer .venv/.installed)" ]; then
   log "pip install (GPU worker + test tools, pinned)"
   .venv/bin/pip install -q --disable-pip-version-check torch==2.13.0
-  .venv/bin/pip install -q --disable-pip-version-check -e '.[gpu,dev]' "${pins[@]/#/--constraint=}"
+  .venv/bin/pip install -q --disable-pip-version-check -e '.[gpu,client,dev]' "${pins[@]/#/--constraint=}"
   touch .venv/.installed
 fi
 

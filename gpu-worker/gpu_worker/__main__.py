@@ -3,7 +3,7 @@
 SIGTERM/SIGINT or a spot notice from --spot-metadata-url: every running job stops at its next frame,
 stores a checkpoint and is handed back (reported `interrupted`); then the process exits with 0.
 
-`python -m gpu_worker cost --api-url URL [--instance g4dn.2xlarge]` prints the GPU cost instead (cost.py).
+The GPU cost report is the client's: `gpu-export cost` (gpu_export.cost).
 """
 
 from __future__ import annotations
@@ -93,9 +93,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["cost"]:  # `python -m gpu_worker cost --api-url URL`: GPU cost from /health (cost.py)
-        from .cost import main as cost_main
-        return cost_main(argv[1:])
     args = parse_args(argv)
     view = logs.setup()
     notice = StopNotice()

@@ -1,6 +1,6 @@
 """GPU cost accounting: what the exports cost, from the control plane's `/health`.
 
-    python -m gpu_worker cost --api-url https://export.example.com [--instance g4dn.2xlarge] [--json]
+    gpu-export --url https://export.example.com cost [--instance g4dn.2xlarge] [--json]
 
 Pods report the wall time they held the GPU for each job (`gpu_seconds`, on complete, fail and
 interrupted); the control plane sums it over all jobs and `/health` returns the sum with the counts by
@@ -13,12 +13,9 @@ and the autoscaler's cool-down before scaling to zero. The cloud bill (node-hour
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
-import sys
-import urllib.request
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
@@ -131,16 +128,6 @@ def summarize(health: Mapping, price_per_hour: float, instance: str = DEFAULT_IN
     )
 
 
-def fetch_health(api_url: str, timeout_s: float = 15.0) -> dict:
-    url = api_url.rstrip("/") + "/health"
-    req = urllib.request.Request(url, headers={"accept": "application/json", "user-agent": "gpu-export-worker cost"})
-    try:
-        with urllib.request.urlopen(req, timeout=timeout_s) as r:
-            return json.loads(r.read())
-    except (OSError, ValueError) as e:
-        raise CostError(f"GET {url} failed: {e}") from None
-
-
 def _usd(x: float | None) -> str:
     return "n/a" if x is None else f"${x:,.6f}" if x < 1 else f"${x:,.2f}"
 
@@ -167,38 +154,3 @@ def render(r: CostReport) -> str:
         lines.append(f"control plane says:  {_usd(r.control_plane_estimate_usd)} (its GPU_PRICE_PER_HOUR)")
     lines.append("not counted: idle pods, node start-up, scale-down cool-down (see the cloud bill)")
     return "\n".join(lines)
-
-
-def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="gpu-export-worker cost",
-        description="Read the control plane's /health and print GPU time, cost, cost per completed job "
-                    f"and the comparison with the design's ${DESIGN_COST_PER_JOB_USD}/job.")
-    p.add_argument("--api-url", default=os.environ.get("GPU_WORKER_API_URL"),
-                   help="control plane base URL [GPU_WORKER_API_URL]")
-    p.add_argument("--instance", default=DEFAULT_INSTANCE,
-                   help=f"instance type to price the GPU time at (default {DEFAULT_INSTANCE})")
-    p.add_argument("--price-per-hour", type=float, help="USD per GPU-hour; overrides the table")
-    p.add_argument("--prices", help=f"JSON price table (file or inline), merged over the defaults [{PRICES_ENV}]")
-    p.add_argument("--json", action="store_true", help="print the figures as JSON")
-    return p
-
-
-def main(argv: list[str] | None = None) -> int:
-    p = parser()
-    args = p.parse_args(argv)
-    if not args.api_url:
-        p.error("missing --api-url (GPU_WORKER_API_URL)")
-    try:
-        prices = load_prices(args.prices)
-        price = args.price_per_hour if args.price_per_hour is not None else price_for(args.instance, prices)
-        report = summarize(fetch_health(args.api_url), price, args.instance)
-    except CostError as e:
-        print(f"gpu-export-worker cost: {e}", file=sys.stderr)
-        return 2
-    print(json.dumps(asdict(report), indent=2) if args.json else render(report))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

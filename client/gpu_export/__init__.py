@@ -1,0 +1,8 @@
+"""Python client for the GPU export API: `Client` (blocking) and `AsyncClient`, typed with the jobspec
+models; `gpu-export` is its command line (gpu_export.cli)."""
+
+from .aio import AsyncClient
+from .errors import ApiError, TimedOut, Unavailable
+from .sync import Client
+
+__all__ = ["AsyncClient", "Client", "ApiError", "TimedOut", "Unavailable"]
