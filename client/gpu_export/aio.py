@@ -36,6 +36,7 @@ from jobspec import (
     Marked,
     MultipartGrant,
     NewUser,
+    ServiceConfig,
     SocketGrant,
     UploadDone,
     UploadGrant,
@@ -48,7 +49,6 @@ OnEvent = Callable[[JobEvent], None]
 Source = Union[str, os.PathLike, bytes]
 
 CHUNK = 1 << 20
-MULTIPART_THRESHOLD = 100 << 20  # the API's default MULTIPART_THRESHOLD_BYTES
 PART_CONCURRENCY = 4
 RETRY_PAUSE_S = 0.5
 MAX_RECONNECT_DELAY_S = 30.0
@@ -56,9 +56,10 @@ MAX_RECONNECT_DELAY_S = 30.0
 
 class AsyncClient:
     def __init__(self, base_url: str, token: Optional[str] = None, *, timeout_s: float = 30.0,
-                 retry_for_s: float = 0.0, multipart_threshold: int = MULTIPART_THRESHOLD):
+                 retry_for_s: float = 0.0, multipart_threshold: Optional[int] = None):
         """`retry_for_s`: how long a call is retried while the API cannot be reached or answers 5xx
-        (0: not at all). Creating a job with an idempotency key is safe to retry."""
+        (0: not at all). Creating a job with an idempotency key is safe to retry. Uploads over
+        `multipart_threshold` bytes go up in parts (default: the deployment's, from /api/config)."""
         self.base_url = base_url.rstrip("/")
         self.token = token
         self.retry_for_s = retry_for_s
@@ -111,6 +112,8 @@ class AsyncClient:
         """Upload a video (a path or bytes) straight to storage; returns its key for a job.
         Files over `multipart_threshold` go up in parts, several at a time."""
         blob = _Blob(source, filename)
+        if self.multipart_threshold is None:
+            self.multipart_threshold = (await self.config()).multipart_threshold_bytes
         content_type = content_type or mimetypes.guess_type(blob.name)[0] or "video/mp4"
         request = {"filename": blob.name, "content_type": content_type, "size_bytes": blob.size}
         meter = _Meter(blob.size, progress)
@@ -193,6 +196,9 @@ class AsyncClient:
     async def mark_seen(self, job_ids: list[str]) -> int:
         answer = await self.request("POST", "/api/exports/seen", json_body={"job_ids": job_ids})
         return Marked.model_validate(answer).marked
+
+    async def config(self) -> ServiceConfig:
+        return ServiceConfig.model_validate(await self.request("GET", "/api/config"))
 
     async def health(self) -> Health:
         return Health.model_validate(await self.request("GET", "/health"))

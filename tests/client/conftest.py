@@ -18,7 +18,8 @@ OVERLAY = {"highlight_regions": [{"keyframes": [{"t": 0, "x": 0.5, "y": 0.5, "rx
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory):
-    with LocalStack(persist_dir=tmp_path_factory.mktemp("client-stack")) as s:
+    with LocalStack(persist_dir=tmp_path_factory.mktemp("client-stack"),
+                    vars={"MULTIPART_THRESHOLD_BYTES": str(8 << 20)}) as s:
         worker = GpuWorker(s, tmp_path_factory.mktemp("client-worker"), "client-pod")
         yield s
         worker.stop()

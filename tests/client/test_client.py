@@ -75,7 +75,7 @@ def test_async_client_multipart_upload_in_parts(stack, tmp_path):
     big.write_bytes(bytes(range(256)) * (33 * 4096))  # 33 MiB: three 16 MiB-or-less parts
 
     async def scenario():
-        async with AsyncClient(stack.url, multipart_threshold=8 << 20) as api:
+        async with AsyncClient(stack.url) as api:  # the stack's MULTIPART_THRESHOLD_BYTES: 8 MiB
             await api.sign_up_anonymous()
             seen = []
             key = await api.upload(big, progress=lambda d, t: seen.append(d))
@@ -89,3 +89,5 @@ def test_async_client_multipart_upload_in_parts(stack, tmp_path):
     r2 = R2(r2_config(stack))
     r2.download(key, str(tmp_path / "back.bin"))
     assert (tmp_path / "back.bin").read_bytes() == big.read_bytes()
+    # planned as a multipart upload (the Worker records the declared size on those)
+    assert r2.s3.head_object(Bucket=r2.bucket, Key=key)["Metadata"] == {"declared-size": str(big.stat().st_size)}

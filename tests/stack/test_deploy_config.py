@@ -80,3 +80,13 @@ def test_every_worker_import_resolves_to_stdlib_runtime_or_python_modules():
                 unresolved.setdefault(module, []).append(str(path.relative_to(ROOT)))
     assert not unresolved, f"imports that production cannot resolve: {unresolved}"
     assert "workers" in vendored
+
+
+def test_config_tells_clients_the_upload_settings(stack):
+    import httpx
+
+    from jobspec import ServiceConfig
+
+    config = ServiceConfig.model_validate(httpx.get(f"{stack.url}/api/config").json())
+    assert config.max_upload_bytes == 50 << 20  # the stack's MAX_UPLOAD_BYTES
+    assert config.multipart_threshold_bytes == 100 << 20 and config.allow_anonymous  # wrangler.toml's, dev's

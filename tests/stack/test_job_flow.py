@@ -2,6 +2,8 @@
 
 import httpx
 
+from gpu_worker.storage import R2
+from gpu_worker_proc import r2_config
 from jobspec import ClaimGrant, JobEvent
 
 from .conftest import Socket, take_message
@@ -87,24 +89,43 @@ def test_presigned_put_refuses_other_content_type_and_size(api):
     assert httpx.put(info["upload_url"], content=b"x" * 100, headers=info["headers"]).status_code == 200
 
 
-def test_multipart_upload(api):
-    size = (5 << 20) + 1234
+def _put_parts(info: dict, data: bytes) -> list[dict]:
+    parts, offset = [], 0
+    for part in info["parts"]:
+        put = httpx.put(part["url"], content=data[offset:offset + part["size_bytes"]], timeout=60)
+        assert put.status_code == 200, put.text
+        offset += part["size_bytes"]
+        parts.append({"part_number": part["part_number"], "etag": put.headers["etag"]})
+    return parts
+
+
+def _multipart(api, size: int) -> dict:
     r = api.http.post("/api/videos/multipart", json={"filename": "big.mov", "content_type": "video/quicktime",
                                                      "size_bytes": size})
     assert r.status_code == 200, r.text
-    info = r.json()
-    assert [p["size_bytes"] for p in info["parts"]] == [size]  # one part: the default part size is 16 MiB
-    data = bytes(size)
-    etags = []
-    offset = 0
-    for part in info["parts"]:
-        chunk = data[offset:offset + part["size_bytes"]]
-        offset += len(chunk)
-        put = httpx.put(part["url"], content=chunk)
-        assert put.status_code == 200, put.text
-        etags.append({"part_number": part["part_number"], "etag": put.headers["etag"]})
+    return r.json()
+
+
+def test_multipart_upload_in_three_parts_completed_out_of_order(api, stack):
+    size = (32 << 20) + 1234  # 16 MiB parts: 16, 16 and the rest
+    info = _multipart(api, size)
+    assert [p["size_bytes"] for p in info["parts"]] == [16 << 20, 16 << 20, 1234]
+    data = bytes(range(256)) * (size // 256) + bytes(size % 256)
+    parts = _put_parts(info, data)
     done = api.http.post("/api/videos/multipart/complete",
-                         json={"key": info["video_key"], "upload_id": info["upload_id"], "parts": etags})
+                         json={"key": info["video_key"], "upload_id": info["upload_id"], "parts": parts[::-1]})
     assert done.status_code == 200, done.text
     assert done.json()["size_bytes"] == size
+    r2 = R2(r2_config(stack))
+    assert r2.read(info["video_key"]) == data
     assert api.create(info["video_key"]).status_code == 202
+
+
+def test_multipart_upload_missing_a_part_is_refused(api, stack):
+    info = _multipart(api, (32 << 20) + 10)
+    parts = _put_parts(info, bytes((32 << 20) + 10))
+    done = api.http.post("/api/videos/multipart/complete",
+                         json={"key": info["video_key"], "upload_id": info["upload_id"], "parts": parts[:2]})
+    assert done.status_code == 400 and done.json()["error"] == "multipart_failed", done.text
+    assert R2(r2_config(stack)).read(info["video_key"]) is None
+    assert api.create(info["video_key"]).status_code == 404

@@ -122,3 +122,23 @@ def test_cancel_reaches_the_pod_and_retry_requeues(api, queue, pod):
     retried = api.http.post(f"/api/jobs/{job_id}/retry")
     assert retried.status_code == 200 and retried.json()["status"] == "pending"
     assert take_message(queue, job_id).body["attempt"] == 2
+
+
+def test_a_retried_job_that_finishes_while_away_is_announced_again(api, queue, pod):
+    job_id, grant = started_job(api, queue, pod)
+    pod.report(job_id, "fail", grant.lease_id, reason="R2 unavailable", retryable=False)
+    assert api.http.post("/api/exports/seen", json={"job_ids": [job_id]}).json()["marked"] == 1
+    api.http.post(f"/api/jobs/{job_id}/retry")
+    take_message(queue, job_id)
+    grant = pod.claim(job_id, ["libx264"])
+    pod.report(job_id, "complete", grant.lease_id, output_key=grant.output_key, frames=10, size_bytes=10)
+    away = api.http.get("/api/exports/active").json()["finished_while_away"]
+    assert [j["status"] for j in away if j["job_id"] == job_id] == ["complete"]
+
+
+def test_the_list_shows_a_running_job_s_rate_and_time_left(api, queue, pod):
+    job_id, grant = started_job(api, queue, pod)
+    pod.report(job_id, "progress", grant.lease_id, frame=30, total_frames=90, fps=15.0, eta_s=4.0)
+    listed = {j["job_id"]: j for j in api.http.get("/api/jobs").json()["jobs"]}[job_id]
+    active = {j["job_id"]: j for j in api.http.get("/api/exports/active").json()["active"]}[job_id]
+    assert (listed["fps"], listed["eta_s"]) == (active["fps"], active["eta_s"]) == (15.0, 4.0)

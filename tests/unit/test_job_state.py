@@ -106,3 +106,13 @@ def test_view_has_the_design_shape():
     view = js.view(processing())
     assert {"job_id", "status", "progress", "checkpoint", "timing", "seq", "error"} <= view.keys()
     assert view["timing"]["created_at"].endswith("Z")
+
+
+def test_a_heartbeat_is_answered_with_the_job_s_status_only():
+    """A cancelled job refuses the heartbeat (409, status cancelled): the answer needs no cancel flag."""
+    job = processing()
+    assert js.heartbeat(job, "L1", 101.0).reply == {"status": "processing"}
+    js.cancel(job, 102.0)
+    with pytest.raises(Rejected) as e:
+        js.heartbeat(job, "L1", 103.0)
+    assert e.value.status == 409

@@ -5,7 +5,6 @@ const $ = (selector, root = document) => root.querySelector(selector);
 const $$ = (selector, root = document) => [...root.querySelectorAll(selector)];
 
 const MiB = 1024 * 1024;
-const DEFAULT_MULTIPART_THRESHOLD = 100 * MiB;
 const PART_CONCURRENCY = 3;
 const POLL_MS = 3000;          // while a job's socket is down
 const BACKOFF_MAX_MS = 30000;  // socket reconnects: 1 s, 2 s, 4 s ... 30 s, with jitter
@@ -254,7 +253,7 @@ async function onFileChosen(event) {
     status.textContent = 'Upload refused: this file is empty.';
     return;
   }
-  const threshold = Number(document.documentElement.dataset.multipartThreshold) || DEFAULT_MULTIPART_THRESHOLD;
+  const threshold = Number(document.documentElement.dataset.multipartThreshold);
   const multipart = file.size > threshold;
   const request = { filename: file.name, content_type: contentTypeOf(file), size_bytes: file.size };
   $('#upload').hidden = false;
@@ -696,6 +695,12 @@ async function recover() {
   if (away.length) await api('/api/exports/seen', { method: 'POST', body: { job_ids: away.map((v) => v.job_id) } });
 }
 
+// The deployment's upload settings (GET /api/config); files over the threshold go up in parts.
+async function loadConfig() {
+  const config = await api('/api/config');
+  document.documentElement.dataset.multipartThreshold ||= String(config.multipart_threshold_bytes);
+}
+
 async function start() {
   $('#file').addEventListener('change', onFileChosen);
   form().addEventListener('submit', onSubmit);
@@ -711,6 +716,7 @@ async function start() {
   const shared = adoptLink();
   for (let attempt = 1; ; attempt += 1) {
     try {
+      await loadConfig();
       await signIn();
       library.load();
       if (shared) library.add(shared);

@@ -544,3 +544,9 @@ class JobEvent(Answer):
     reason: Optional[str] = None
     delay_s: Optional[float] = None
     max_attempts: Optional[int] = None
+
+
+class ServiceConfig(Answer):
+    max_upload_bytes: int
+    multipart_threshold_bytes: int = Field(description="files larger than this upload in parts (multipart)")
+    allow_anonymous: bool = Field(description="whether POST /api/auth/anonymous gives accounts")

@@ -73,15 +73,21 @@ async def r2_size(bucket, key: str) -> int | None:
     return None if to_py(obj) is None else int(obj.size)
 
 
-async def r2_create_multipart(bucket, key: str, content_type: str) -> str:
-    upload = await bucket.createMultipartUpload(key, js_object({"httpMetadata": {"contentType": content_type}}))
+async def r2_create_multipart(bucket, key: str, content_type: str, metadata: dict[str, str]) -> str:
+    options = {"httpMetadata": {"contentType": content_type}, "customMetadata": metadata}
+    upload = await bucket.createMultipartUpload(key, js_object(options))
     return upload.uploadId
 
 
-async def r2_complete_multipart(bucket, key: str, upload_id: str, parts: list[dict]) -> int:
+async def r2_complete_multipart(bucket, key: str, upload_id: str, parts: list[dict]) -> tuple[int, dict]:
+    """The completed object's size and custom metadata."""
     upload = bucket.resumeMultipartUpload(key, upload_id)
     obj = await upload.complete(to_js(parts, dict_converter=Object.fromEntries))
-    return int(obj.size)
+    return int(obj.size), to_py(obj.customMetadata) or {}
+
+
+async def r2_delete(bucket, key: str) -> None:
+    await bucket.delete(key)
 
 
 async def r2_abort_multipart(bucket, key: str, upload_id: str) -> None:

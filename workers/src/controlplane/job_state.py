@@ -252,7 +252,7 @@ def claim(job: Job, pod_id: str, lease_id: str, now: float, policy: Policy) -> O
 def heartbeat(job: Job, lease_id: str, now: float) -> Outcome:
     _require_lease(job, lease_id)
     job.heartbeat_at = now
-    return Outcome(changed=True, reply={"status": job.status, "cancel": False})
+    return Outcome(changed=True, reply={"status": job.status})
 
 
 def progress(job: Job, lease_id: str, frame: int, total: int, fps: float, eta_s, now: float) -> Outcome:

@@ -27,9 +27,17 @@ async def health(call: Call):
                  "estimated_gpu_cost_usd": round(hours * call.settings.gpu_price_per_hour, 6)}
 
 
+async def config(call: Call):
+    """What a client needs to know about this deployment before it uploads or signs in."""
+    s = call.settings
+    return 200, {"max_upload_bytes": s.max_upload_bytes, "multipart_threshold_bytes": s.multipart_threshold_bytes,
+                 "allow_anonymous": s.allow_anonymous}
+
+
 def build_router() -> Router:
     r = Router()
     r.add("GET", "/health", health)
+    r.add("GET", "/api/config", config)
     r.add("POST", "/api/auth/anonymous", api_jobs.anonymous_user)
     r.add("POST", "/api/videos/upload-url", _as_user(uploads.upload_url))
     r.add("POST", "/api/videos/multipart", _as_user(uploads.multipart_create))

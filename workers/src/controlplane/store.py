@@ -9,9 +9,9 @@ import json
 
 from controlplane.job_state import STATUSES, Job
 
-MIRRORED = ("status", "progress", "frame", "total_frames", "checkpoint_frame", "attempts", "resume_count",
-            "interruptions", "pod_id", "heartbeat_at", "output_key", "output_bytes", "error", "gpu_seconds", "seq",
-            "started_at", "completed_at", "updated_at")
+MIRRORED = ("status", "progress", "frame", "total_frames", "fps", "eta_s", "checkpoint_frame", "attempts",
+            "resume_count", "interruptions", "pod_id", "heartbeat_at", "output_key", "output_bytes", "error",
+            "gpu_seconds", "seq", "started_at", "completed_at", "updated_at")
 IDEMPOTENCY_TTL_S = 24 * 3600
 MAX_PAGE = 100
 D1_MAX_PARAMS = 100  # D1 refuses a statement with more bound parameters ("too many SQL variables")
@@ -26,8 +26,10 @@ def insert_job_sql(job: Job) -> tuple[str, tuple]:
 
 def mirror_sql(job: Job) -> tuple[str, tuple]:
     sets = ", ".join(f"{c} = ?" for c in MIRRORED)
+    # A job running again (retried) has not been seen finished: it is announced when it finishes again.
+    seen = "seen_at" if job.terminal else "NULL"
     # seq guards against an older mirror write landing after a newer one.
-    return (f"UPDATE jobs SET {sets} WHERE id = ? AND seq <= ?",
+    return (f"UPDATE jobs SET {sets}, seen_at = {seen} WHERE id = ? AND seq <= ?",
             tuple(getattr(job, c) for c in MIRRORED) + (job.job_id, job.seq))
 
 

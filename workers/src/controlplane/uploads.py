@@ -22,6 +22,7 @@ S3_SINGLE_PUT_MAX = 5 << 30
 MIN_PART = 5 << 20  # S3's smallest non-final part
 MAX_PARTS = 10000
 DEFAULT_PART = 16 << 20
+DECLARED_SIZE = "declared-size"  # custom metadata of a multipart upload: the size it was planned for
 
 
 def s3_endpoint(call: Call) -> str:
@@ -77,7 +78,8 @@ def part_plan(size: int, wanted: int = DEFAULT_PART) -> list[tuple[int, int]]:
 
 async def multipart_create(call: Call, user_id: str):
     req, key = _checked(call, user_id, call.settings.max_upload_bytes)
-    upload_id = await bindings.r2_create_multipart(call.env.VIDEOS, key, req.content_type)
+    upload_id = await bindings.r2_create_multipart(call.env.VIDEOS, key, req.content_type,
+                                                   {DECLARED_SIZE: str(req.size_bytes)})
     parts = [{"part_number": n, "size_bytes": length,
               "url": _sign(call, "PUT", key, query={"partNumber": str(n), "uploadId": upload_id},
                            signed_headers={"content-length": str(length)})}
@@ -93,9 +95,14 @@ async def multipart_complete(call: Call, user_id: str):
     parts = [{"partNumber": p.part_number, "etag": p.etag.strip('"')}
              for p in sorted(req.parts, key=lambda p: p.part_number)]
     try:
-        size = await bindings.r2_complete_multipart(call.env.VIDEOS, key, req.upload_id, parts)
+        size, metadata = await bindings.r2_complete_multipart(call.env.VIDEOS, key, req.upload_id, parts)
     except Exception as e:
         raise HttpError(400, "multipart_failed", f"could not complete the upload: {e}") from None
+    declared = int(metadata.get(DECLARED_SIZE, size))
+    if size != declared:  # storage completes whatever subset of parts it is given
+        await bindings.r2_delete(call.env.VIDEOS, key)
+        raise HttpError(400, "multipart_failed", f"the upload is incomplete: {size} of its {declared} bytes arrived "
+                                                 f"(list every part); it was discarded, upload the file again")
     return 200, {"video_key": key, "size_bytes": size}
 
 
