@@ -27,6 +27,13 @@ if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
   npm ci --no-audit --no-fund --loglevel=error
 fi
 
+# The API docs page (workers/public/docs.html) serves Swagger UI from the Worker's own assets, no CDN.
+docs_vendor=workers/public/vendor/swagger-ui
+if [ ! -f "$docs_vendor/swagger-ui-bundle.js" ] || [ node_modules/.package-lock.json -nt "$docs_vendor/swagger-ui-bundle.js" ]; then
+  mkdir -p "$docs_vendor"
+  cp node_modules/swagger-ui-dist/{swagger-ui-bundle.js,swagger-ui.css,LICENSE} "$docs_vendor/"
+fi
+
 if [ ! -x .venv/bin/python ]; then
   log "python venv"
   python3 -m venv .venv

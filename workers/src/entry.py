@@ -13,11 +13,8 @@ from controlplane import bindings
 from controlplane.job_object import ExportJobState  # noqa: F401  (Durable Object class)
 from controlplane.queue_broker import LOCAL_QUEUE_ID, LocalQueueBroker  # noqa: F401  (Durable Object class)
 from controlplane.settings import Settings
-
 from controlplane.http import MAX_BODY_BYTES, Call, HttpError
-from controlplane.routes import build_router
-
-ROUTER = build_router()
+from controlplane.routes import ROUTER
 
 
 class Default(WorkerEntrypoint):

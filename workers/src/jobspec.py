@@ -16,7 +16,7 @@ import math
 import re
 from typing import Annotated, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, field_validator, model_validator
 
 SCHEMA_VERSION = 1
 
@@ -37,7 +37,7 @@ EncoderCodec = Literal["libx264", "h264_nvenc"]
 
 # Upload keys are videos/raw/<user>/<upload id>/<file name>; nothing else may be an input.
 UPLOAD_PREFIX = "videos/raw/"
-_KEY_RE = re.compile(r"^videos/raw/[A-Za-z0-9_-]{1,64}/[A-Za-z0-9_-]{1,64}/[A-Za-z0-9._-]{1,128}$")
+_KEY_RE = re.compile(r"^(?!.*\.\.)videos/raw/[A-Za-z0-9_-]{1,64}/[A-Za-z0-9_-]{1,64}/[A-Za-z0-9._-]{1,128}$")
 _ID_RE = r"^[A-Za-z0-9_.:-]{1,128}$"
 
 
@@ -66,12 +66,14 @@ def _check_increasing_times(keyframes: list) -> list:
 
 
 def validate_input_key(key: str) -> str:
-    if ".." in key or not _KEY_RE.match(key):
+    if not _KEY_RE.match(key):
         raise ValueError("must be an uploaded video key: videos/raw/<user>/<upload id>/<file name>")
     return key
 
 
-InputKey = Annotated[str, Field(min_length=1, max_length=300)]
+# Checked by validate_input_key (its reason reads better than a pattern's); the schema shows the pattern.
+InputKey = Annotated[str, Field(min_length=1, max_length=300, json_schema_extra={"pattern": _KEY_RE.pattern}),
+                     AfterValidator(validate_input_key)]
 
 
 # ---------------------------------------------------------------- job parameters
@@ -144,8 +146,6 @@ class Clip(Strict):
     framing: Optional[FramingParams] = None
     overlay: Optional[OverlayParams] = None
 
-    _key = field_validator("input_video_key")(validate_input_key)
-
     @model_validator(mode="after")
     def _in_before_out(self):
         if self.end_s is not None and self.end_s <= self.start_s:
@@ -166,8 +166,6 @@ class MultiClipParams(Strict):
 class _JobBase(Strict):
     project_id: Optional[int] = Field(default=None, ge=0, le=MAX_D1_INTEGER)
     input_video_key: InputKey
-
-    _key = field_validator("input_video_key")(validate_input_key)
 
 
 class OverlayJob(_JobBase):
@@ -202,9 +200,12 @@ def input_keys(spec) -> list[str]:
 # ---------------------------------------------------------------- public API bodies
 
 
+VideoType = Literal["video/mp4", "video/quicktime", "video/webm", "video/x-matroska", "video/x-msvideo", "video/mpeg"]
+
+
 class UploadRequest(Strict):
     filename: str = Field(min_length=1, max_length=255)
-    content_type: str = Field(min_length=1, max_length=100)
+    content_type: VideoType
     size_bytes: int = Field(gt=0)
 
 
@@ -212,8 +213,6 @@ class MultipartCompleteRequest(Strict):
     key: InputKey
     upload_id: str = Field(min_length=1, max_length=1024)
     parts: list["CompletedPart"] = Field(min_length=1, max_length=10000)
-
-    _key = field_validator("key")(validate_input_key)
 
 
 class CompletedPart(Strict):
@@ -224,8 +223,6 @@ class CompletedPart(Strict):
 class MultipartAbortRequest(Strict):
     key: InputKey
     upload_id: str = Field(min_length=1, max_length=1024)
-
-    _key = field_validator("key")(validate_input_key)
 
 
 class MarkSeenRequest(Strict):
@@ -550,3 +547,12 @@ class ServiceConfig(Answer):
     max_upload_bytes: int
     multipart_threshold_bytes: int = Field(description="files larger than this upload in parts (multipart)")
     allow_anonymous: bool = Field(description="whether POST /api/auth/anonymous gives accounts")
+
+
+class PodReply(Answer):
+    """The answer to a pod's report: the job's status; `ignored` (with a reason) for a repeat or a stale
+    report, which changes nothing. A refusal (the lease is not this pod's) is a 409 error instead."""
+
+    status: JobStatus
+    ignored: bool = False
+    reason: Optional[str] = None

@@ -24,12 +24,15 @@ def _verified_nonce(call: Call) -> str:
         raise HttpError(401, "unauthorized", str(e)) from None
 
 
-async def pod_action(call: Call):
-    """Signed here; validated and applied by the job's Durable Object (the JSON errors come first, as 400s)."""
-    nonce = _verified_nonce(call)
-    call.json()
-    result = json.loads(await job_stub(call, call.params["job_id"]).report(call.params["action"], call.body, nonce))
-    return result["status"], result["body"]
+def reporter(action: str):
+    """The handler of one pod action: signed here; validated and applied by the job's Durable Object
+    (malformed JSON is refused first, as a 400)."""
+    async def report(call: Call):
+        nonce = _verified_nonce(call)
+        call.json()
+        result = json.loads(await job_stub(call, call.params["job_id"]).report(action, call.body, nonce))
+        return result["status"], result["body"]
+    return report
 
 
 # ------------------------------------------------------------------ local Queues pull contract

@@ -77,23 +77,49 @@ class Call:
 
 Handler = Callable[[Call], Awaitable[object]]
 
+# Who may call a route: a user's bearer token, a WebSocket ticket, a pod's signature, the queue's pull
+# token, or anyone (None).
+AUTH_KINDS = (None, "user", "ticket", "pod", "queue")
+
+
+@dataclass(frozen=True)
+class Route:
+    """One route and what the OpenAPI document says of it (controlplane.openapi)."""
+
+    method: str
+    pattern: str
+    handler: Handler
+    auth: str | None = "user"
+    body: object = None  # the pydantic model or TypeAdapter the JSON body is validated with
+    answers: dict = field(default_factory=dict)  # status -> model of the answer (None: no JSON body)
+    query: dict = field(default_factory=dict)  # query parameter -> description
+    summary: str = ""  # one line for the document (default: the handler's docstring)
+
+    @property
+    def regex(self) -> re.Pattern:
+        return re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", self.pattern) + "$")
+
 
 class Router:
     def __init__(self):
-        self.routes: list[tuple[str, re.Pattern, Handler]] = []
+        self.routes: list[Route] = []
+        self._compiled: list[tuple[re.Pattern, Route]] = []
 
-    def add(self, method: str, pattern: str, handler: Handler) -> None:
-        regex = re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", pattern) + "$")
-        self.routes.append((method, regex, handler))
+    def add(self, method: str, pattern: str, handler: Handler, **doc) -> None:
+        route = Route(method, pattern, handler, **doc)
+        if route.auth not in AUTH_KINDS:
+            raise ValueError(f"unknown auth {route.auth!r} for {method} {pattern}")
+        self.routes.append(route)
+        self._compiled.append((route.regex, route))
 
     def match(self, method: str, path: str) -> tuple[Handler, dict]:
         allowed = []
-        for route_method, regex, handler in self.routes:
+        for regex, route in self._compiled:
             m = regex.match(path)
             if m:
-                if route_method == method:
-                    return handler, m.groupdict()
-                allowed.append(route_method)
+                if route.method == method:
+                    return route.handler, m.groupdict()
+                allowed.append(route.method)
         if allowed:
             raise HttpError(405, "method_not_allowed", f"{method} not allowed here (allowed: {', '.join(allowed)})",
                             {"allow": ", ".join(allowed)})

@@ -11,17 +11,18 @@ import math
 import re
 import secrets
 from datetime import datetime, timezone
+from typing import get_args
 
 from controlplane import bindings
 from controlplane.http import Call, HttpError, validate
 from controlplane.sigv4 import expires_at, presign
-from jobspec import UPLOAD_PREFIX, MultipartAbortRequest, MultipartCompleteRequest, UploadRequest
+from jobspec import UPLOAD_PREFIX, MultipartAbortRequest, MultipartCompleteRequest, UploadRequest, VideoType
 
-VIDEO_TYPES = {"video/mp4", "video/quicktime", "video/webm", "video/x-matroska", "video/x-msvideo", "video/mpeg"}
 S3_SINGLE_PUT_MAX = 5 << 30
 MIN_PART = 5 << 20  # S3's smallest non-final part
 MAX_PARTS = 10000
 DEFAULT_PART = 16 << 20
+VIDEO_TYPES = get_args(VideoType)
 DECLARED_SIZE = "declared-size"  # custom metadata of a multipart upload: the size it was planned for
 
 
@@ -45,10 +46,11 @@ def safe_filename(name: str) -> str:
 
 
 def _checked(call: Call, user_id: str, limit: int) -> tuple[UploadRequest, str]:
-    req = validate(UploadRequest, call.json())
-    if req.content_type not in VIDEO_TYPES:
+    data = call.json()
+    if isinstance(data, dict) and data.get("content_type", VIDEO_TYPES[0]) not in VIDEO_TYPES:
         raise HttpError(415, "unsupported_type",
-                        f"{req.content_type} is not accepted: upload a video ({', '.join(sorted(VIDEO_TYPES))})")
+                        f"{data['content_type']} is not accepted: upload a video ({', '.join(VIDEO_TYPES)})")
+    req = validate(UploadRequest, data)
     if req.size_bytes > limit:
         raise HttpError(413, "too_large", f"file is {req.size_bytes} bytes; the limit is {limit} bytes")
     key = f"{UPLOAD_PREFIX}{user_id}/{secrets.token_hex(8)}/{safe_filename(req.filename)}"

@@ -1,0 +1,16 @@
+"""The API reference page: Swagger UI from the Worker's own assets, rendering the served OpenAPI document."""
+
+
+def test_the_docs_page_shows_every_operation_from_the_worker_alone(browser, stack):
+    browser("newContext")
+    browser("newPage", url=f"{stack.url}/docs.html")
+    browser.wait_for(".opblock-summary-path[data-path='/api/jobs']")
+    operations = browser("evaluate", expression="[...document.querySelectorAll('.opblock')].length")
+    paths = browser("evaluate", expression="fetch('/api/openapi.json').then(r => r.json()).then(d => "
+                                          "Object.values(d.paths).reduce((n, p) => n + Object.keys(p).length, 0))")
+    assert operations == paths > 20
+    requested = browser("requests")
+    assert requested and all(not r.split(" ", 1)[1].startswith("http") for r in requested)
+    assert not [line for line in browser("logs") if "pageerror" in line]
+    browser.screenshot("api-docs.png")
+    browser("closePage")
