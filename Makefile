@@ -8,7 +8,7 @@ setup:
 	@bash scripts/setup.sh
 
 dev: setup
-	@$(PY) scripts/localstack.py
+	@$(PY) -m scripts.localstack
 
 test: setup
 	@$(PY) -m pytest -q
@@ -17,13 +17,10 @@ test-unit: setup
 	@$(PY) -m pytest -q tests/unit
 
 bench: setup
-	@$(PY) bench/create_latency.py
-	@for b in bench/overlay_vs_transcode.py bench/checkpoint_overhead.py bench/upscale_stage.py; do \
-	  [ -f $$b ] && $(PY) $$b; done; true
+	@for b in create_latency overlay_vs_transcode checkpoint_overhead upscale_stage; do $(PY) -m bench.$$b; done
 
 deploy-check: setup
-	@$(PY) -c "import sys; sys.path.insert(0, 'scripts'); from localstack import wrangler; \
-	  wrangler('deploy', '--dry-run', '--outdir', '.cache/deploy-dry-run')"
+	@$(PY) -c "from scripts.localstack import wrangler; wrangler('deploy', '--dry-run', '--outdir', '.cache/deploy-dry-run')"
 
 clean:
 	rm -rf .wrangler .cache/deploy-dry-run wrangler.local-*.json
@@ -38,4 +35,4 @@ deploy: setup
 # off and wrangler dev restarts; checks that no job is lost, duplicated or leaked (scripts/chaos.py).
 .PHONY: chaos
 chaos: setup
-	@$(PY) scripts/chaos.py --jobs $(or $(N),50)
+	@$(PY) -m scripts.chaos --jobs $(or $(N),50)

@@ -3,7 +3,7 @@
 On one generated 720p30 20 s clip (600 frames: two segments), interleaved, median of --repeats;
 prints the overhead in wall time and in CPU time (target <= 3%).
 
-    .venv/bin/python bench/checkpoint_overhead.py [--repeats 3] [--codec libx264]
+    .venv/bin/python -m bench.checkpoint_overhead [--repeats 3] [--codec libx264]
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import math
 import tempfile
 from pathlib import Path
 
-from render_bench import interleaved, make_clip, render_once
+from bench.render_bench import interleaved, make_clip, render_once
 
 from gpu_worker.media import choose_codec
 

@@ -1,29 +1,46 @@
 """Control-plane latency on a real local stack: time to first answer after `wrangler dev` starts, the
-first API request (it loads pydantic), and job-create latency p50/p99 at 20 concurrent clients.
+first API request, and job-create latency p50/p99 at 20 concurrent clients (the API client, gpu_export).
 
-usage: .venv/bin/python bench/create_latency.py [--clients 20] [--jobs 200]
+usage: .venv/bin/python -m bench.create_latency [--clients 20] [--jobs 200]
 """
 
 import argparse
+import asyncio
 import statistics
-import sys
 import tempfile
 import time
-import urllib.request
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import httpx
+from gpu_export import AsyncClient
+from scripts.localstack import LocalStack
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
-from localstack import LocalStack  # noqa: E402
-
-JOB = {"type": "overlay", "params": {"highlight_regions": [{"keyframes": [{"t": 0, "x": 0.5, "y": 0.5, "rx": 0.2, "ry": 0.2}]}]}}
+PARAMS = {"highlight_regions": [{"keyframes": [{"t": 0, "x": 0.5, "y": 0.5, "rx": 0.2, "ry": 0.2}]}]}
 
 
 def percentile(values, p):
     values = sorted(values)
     return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
+
+
+async def measure(url: str, clients: int, jobs: int) -> tuple[float, list[float], float]:
+    async with AsyncClient(url, timeout_s=60) as api:
+        t = time.perf_counter()
+        await api.sign_up_anonymous()
+        first_api = time.perf_counter() - t
+        key = await api.upload(b"b" * 1000, filename="b.mp4")
+        job = {"type": "overlay", "input_video_key": key, "params": PARAMS}
+        slots = asyncio.Semaphore(clients)
+
+        async def create() -> float:
+            async with slots:
+                start = time.perf_counter()
+                await api.create(job)
+                return (time.perf_counter() - start) * 1000
+
+        await asyncio.gather(*(create() for _ in range(clients)))  # warm-up
+        t = time.perf_counter()
+        latencies = await asyncio.gather(*(create() for _ in range(jobs)))
+        return first_api, latencies, time.perf_counter() - t
 
 
 def main():
@@ -34,39 +51,11 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         stack = LocalStack(persist_dir=Path(tmp))
         t0 = time.perf_counter()
-        stack.start()
-        ready = time.perf_counter() - t0
-        t1 = time.perf_counter()
-        token = httpx.post(f"{stack.url}/api/auth/anonymous").json()["token"]
-        first_api = time.perf_counter() - t1
-        try:
-            run(stack, token, args, ready, first_api)
-        finally:
-            stack.stop()
-
-
-def run(stack, token, args, ready, first_api):
-    headers = {"authorization": f"Bearer {token}"}
-    with httpx.Client(base_url=stack.url, headers=headers, timeout=60) as http:
-        info = http.post("/api/videos/upload-url", json={"filename": "b.mp4", "content_type": "video/mp4",
-                                                          "size_bytes": 1000}).json()
-        httpx.put(info["upload_url"], content=b"b" * 1000, headers=info["headers"]).raise_for_status()
-    body = {**JOB, "input_video_key": info["video_key"]}
-
-    def create(_):
-        with httpx.Client(base_url=stack.url, headers=headers, timeout=60) as http:
-            start = time.perf_counter()
-            r = http.post("/api/jobs", json=body)
-            assert r.status_code == 202, r.text
-            return (time.perf_counter() - start) * 1000
-
-    with ThreadPoolExecutor(args.clients) as pool:
-        list(pool.map(create, range(args.clients)))  # warm-up
-        t = time.perf_counter()
-        latencies = list(pool.map(create, range(args.jobs)))
-        wall = time.perf_counter() - t
+        with stack:
+            ready = time.perf_counter() - t0
+            first_api, latencies, wall = asyncio.run(measure(stack.url, args.clients, args.jobs))
     print(f"wrangler dev start -> first /health 200: {ready:6.1f} s")
-    print(f"first API request (loads pydantic):      {first_api * 1000:6.0f} ms")
+    print(f"first API request:                       {first_api * 1000:6.0f} ms")
     print(f"job create, {args.clients} concurrent clients, {args.jobs} jobs:")
     print(f"  p50 {statistics.median(latencies):6.0f} ms   p99 {percentile(latencies, 99):6.0f} ms   "
           f"max {max(latencies):6.0f} ms   throughput {args.jobs / wall:5.1f} jobs/s")

@@ -6,7 +6,7 @@ On one generated 720p30 10 s clip (testsrc2 + sine), interleaved, median of --re
 and prints (b) fps / (a) fps (target >= 0.9), and the same ratio in CPU time, which is the
 steadier one when other work shares the machine.
 
-    .venv/bin/python bench/overlay_vs_transcode.py [--repeats 4] [--codec libx264]
+    .venv/bin/python -m bench.overlay_vs_transcode [--repeats 4] [--codec libx264]
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import tempfile
 from fractions import Fraction
 from pathlib import Path
 
-from render_bench import interleaved, make_clip, render_once
+from bench.render_bench import interleaved, make_clip, render_once
 
 from gpu_worker.media import choose_codec, encoder_args, encoder_settings, run_ffmpeg
 

@@ -5,14 +5,12 @@ from __future__ import annotations
 import resource
 import shutil
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Callable
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT / "gpu-worker"), str(ROOT / "workers/src")]
 
 from jobspec import JOB_SPEC  # noqa: E402
 

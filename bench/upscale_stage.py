@@ -6,7 +6,7 @@ Measures in one run, same model, device, batch and input size:
 and prints stage fps / model fps (target >= 0.9). Uses the fetched weights when present (the speed
 does not depend on them). Runs unchanged on CUDA (fp16, channels_last) and on the CPU (fp32).
 
-    .venv/bin/python bench/upscale_stage.py [--model realesr-animevideov3] [--input 120x68]
+    .venv/bin/python -m bench.upscale_stage [--model realesr-animevideov3] [--input 120x68]
         [--source 640x360] [--frames 32] [--batch 4] [--repeats 3] [--device cuda|cpu] [--threads N]
 """
 
@@ -14,12 +14,10 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT / "gpu-worker"), str(ROOT / "workers/src")]
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402

@@ -34,8 +34,7 @@ def worker_env(stack, workdir: Path, name: str) -> dict[str, str]:
                "R2_ACCESS_KEY_ID": stack.vars["R2_ACCESS_KEY_ID"],
                "R2_SECRET_ACCESS_KEY": stack.vars["R2_SECRET_ACCESS_KEY"],
                "WORKDIR": str(workdir / name), "POD_ID": name}
-    return {**os.environ, "PYTHONPATH": f"{ROOT / 'workers/src'}:{ROOT / 'gpu-worker'}",
-            **{f"GPU_WORKER_{option}": value for option, value in options.items()}}
+    return {**os.environ, **{f"GPU_WORKER_{option}": value for option, value in options.items()}}
 
 
 class GpuWorker:

@@ -128,8 +128,8 @@ class LocalStack:
         wrangler("d1", "migrations", "apply", "DB", "--local", "--persist-to", str(self.persist_dir),
                  "-c", str(config), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(self.dev_command(config), cwd=ROOT, env=tool_env(), stdout=log, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL, start_new_session=True)
+        self.proc = subprocess.Popen(self.dev_command(config), cwd=ROOT, env=tool_env(), stdout=log,
+                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
         self._wait_healthy(timeout_s)
         return self
 
@@ -195,14 +195,10 @@ def _request(method: str, url: str, body: bytes | dict | None = None, headers: d
 def seed_demo(stack: LocalStack, workdir: Path, wait_s: float = 120) -> dict:
     """A demo user with one uploaded clip (3 s of lavfi testsrc2, made with the worker's ffmpeg) and one
     overlay export of it, rendered by the dev GPU worker. Returns the user's token and what was made."""
-    sys.path[:0] = [str(ROOT / "workers/src"), str(ROOT / "gpu-worker")]
-    from gpu_worker.media import ffmpeg_exe
+    from tests.clips import make_clip
 
-    clip = workdir / "demo-clip.mp4"
     workdir.mkdir(parents=True, exist_ok=True)
-    subprocess.run([ffmpeg_exe(), "-y", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30",
-                    "-f", "lavfi", "-i", "sine=frequency=440", "-t", "3", "-c:v", "libx264", "-preset", "ultrafast",
-                    "-pix_fmt", "yuv420p", "-c:a", "aac", str(clip)], check=True)
+    clip = make_clip(workdir / "demo-clip.mp4", 3, size="640x360")
     data = clip.read_bytes()
     user = _request("POST", f"{stack.url}/api/auth/anonymous")
     auth = {"authorization": f"Bearer {user['token']}"}
@@ -228,7 +224,7 @@ def seed_demo(stack: LocalStack, workdir: Path, wait_s: float = 120) -> dict:
 def main() -> None:
     """`make dev`: the stack on port 8787 (or $PORT), one GPU worker rendering for it, demo data; until
     Ctrl-C, which stops both."""
-    from gpu_worker_proc import GpuWorker
+    from scripts.gpu_worker_proc import GpuWorker
 
     persist = ROOT / ".wrangler/dev-state"
     stack = LocalStack(persist_dir=persist, port=int(os.environ.get("PORT", "8787")))

@@ -10,7 +10,6 @@ import json
 import os
 import queue
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -19,12 +18,11 @@ import httpx
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "scripts"))
 
-from gpu_worker_proc import GpuWorker  # noqa: E402
-from localstack import NODE_BIN, LocalStack  # noqa: E402
+from scripts.gpu_worker_proc import GpuWorker
+from scripts.localstack import NODE_BIN, LocalStack
 
-from ..clips import make_clip  # noqa: E402
+from ..clips import make_clip
 
 STACK_VARS = {"LEASE_TIMEOUT_S": "4", "HEARTBEAT_INTERVAL_S": "1", "REQUEUE_DELAY_S": "0", "MAX_ATTEMPTS": "3"}
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")

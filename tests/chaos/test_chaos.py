@@ -1,10 +1,10 @@
-"""The chaos run (scripts/chaos.py), reduced to a few jobs so that it fits in `make test`: every kind
+"""The chaos run (tests/chaos/harness, `make chaos`), reduced to a few jobs so that it fits in `make test`: every kind
 of fault once (SIGKILL, SIGTERM, a spot notice, a lost queue message, a restart of wrangler dev, a
 delaying and dropping proxy) and every check of the full `make chaos` run."""
 
 from __future__ import annotations
 
-from chaos import ChaosConfig, run_chaos
+from .harness import ChaosConfig, run_chaos
 
 
 def test_no_job_is_lost_duplicated_or_leaked(tmp_path):

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from gpu_export import Client
-from gpu_worker_proc import GpuWorker
-from localstack import LocalStack
+from scripts.gpu_worker_proc import GpuWorker
+from scripts.localstack import LocalStack
 
 from ..clips import make_clip
 

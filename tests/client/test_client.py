@@ -84,7 +84,7 @@ def test_async_client_multipart_upload_in_parts(stack, tmp_path):
     key, seen = asyncio.run(scenario())
     assert seen[-1] == big.stat().st_size and len(seen) >= 33
     from gpu_worker.storage import R2
-    from gpu_worker_proc import r2_config
+    from scripts.gpu_worker_proc import r2_config
 
     r2 = R2(r2_config(stack))
     r2.download(key, str(tmp_path / "back.bin"))

@@ -3,7 +3,7 @@
 import shutil
 import subprocess
 
-from localstack import ROOT, tool_env
+from scripts.localstack import ROOT, tool_env
 
 
 def test_package_lock_is_complete(tmp_path):

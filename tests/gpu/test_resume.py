@@ -17,7 +17,6 @@ from render_helpers import KEY_A, LOSSLESS, StopAt, frame_md5s, overlay_job, ren
 from gpu_worker.render import Cancelled, Hooks, Interrupted
 from gpu_worker.segments import DirectoryStore, needs_reencode
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SEGMENT = 40
 
 
@@ -31,7 +30,6 @@ def reference(clip_av, tmp_path_factory):
 
 
 def run_cli(spec_path, clip, workdir, store, *extra):
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([f"{ROOT}/workers/src", f"{ROOT}/gpu-worker"]))
     proc = subprocess.run([sys.executable, "-m", "gpu_worker.render_cli", str(spec_path), "--input", f"{KEY_A}={clip}",
                            "--workdir", str(workdir), "--store", str(store), "--codec", "libx264",
                            "--quality", str(LOSSLESS), "--segment-frames", str(SEGMENT), *extra],

@@ -12,9 +12,9 @@ import pytest
 from gpu_worker.control import ControlPlane
 from gpu_worker.queue_client import QueueClient
 from gpu_worker.storage import R2
-from gpu_worker_proc import r2_config
+from scripts.gpu_worker_proc import r2_config
 from jobspec import SIGNATURE_HEADER, ClaimGrant, format_signature_header, pod_signature
-from localstack import LocalStack
+from scripts.localstack import LocalStack
 from tests.stack.conftest import Api
 
 TTL_S = 10  # presigned URLs and socket tickets: long enough to use at once, short enough to outlive

@@ -13,7 +13,7 @@ import time
 import httpx
 import pytest
 
-from gpu_worker_proc import GpuWorker
+from scripts.gpu_worker_proc import GpuWorker
 
 from .conftest import is_error, r2_keys
 

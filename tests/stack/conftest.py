@@ -12,7 +12,7 @@ import websockets.sync.client as ws_client
 
 from gpu_worker.control import ControlPlane
 from gpu_worker.queue_client import QueueClient
-from localstack import LocalStack
+from scripts.localstack import LocalStack
 
 STACK_VARS = {"LEASE_TIMEOUT_S": "3", "HEARTBEAT_INTERVAL_S": "1", "MAX_ATTEMPTS": "2", "REQUEUE_DELAY_S": "1",
               "WS_TICKET_TTL_S": "60", "MAX_UPLOAD_BYTES": str(50 << 20)}

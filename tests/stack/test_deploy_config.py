@@ -2,7 +2,7 @@
 
 import json
 
-from localstack import ROOT, dev_secrets, write_local_config, wrangler
+from scripts.localstack import ROOT, dev_secrets, write_local_config, wrangler
 
 
 def test_wrangler_deploy_dry_run(tmp_path):
@@ -34,7 +34,7 @@ def test_health_has_what_the_autoscaler_reads(stack):
 
 
 def test_local_runs_use_the_production_flags_plus_only_the_dev_bundle_flag(tmp_path):
-    from localstack import DEV_BUNDLE_FLAG, LocalStack, production_config
+    from scripts.localstack import DEV_BUNDLE_FLAG, LocalStack, production_config
 
     stack = LocalStack(persist_dir=tmp_path)
     cmd = stack.dev_command(tmp_path / "w.json")
@@ -43,7 +43,7 @@ def test_local_runs_use_the_production_flags_plus_only_the_dev_bundle_flag(tmp_p
 
 
 def test_local_config_differs_from_production_only_by_consumer_and_s3_credentials(tmp_path):
-    from localstack import production_config
+    from scripts.localstack import production_config
 
     prod = production_config()
     local = json.loads(write_local_config(tmp_path / "w.json", dev_secrets()).read_text())

@@ -3,7 +3,7 @@
 import httpx
 
 from gpu_worker.storage import R2
-from gpu_worker_proc import r2_config
+from scripts.gpu_worker_proc import r2_config
 from jobspec import ClaimGrant, JobEvent
 
 from .conftest import Socket, take_message

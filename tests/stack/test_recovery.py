@@ -31,6 +31,7 @@ def test_dead_pod_is_requeued_resumed_then_dead_lettered(api, queue, pod, stack)
     requeued = sock.until("requeued", timeout=15)
     assert requeued["job"]["attempts"] == 1 and requeued["job"]["checkpoint"]["frame"] == 50
     assert requeued["job"]["status"] == "pending" and requeued["max_attempts"] == 2
+    assert requeued["cause"] == "lease_expired"
     with pytest.raises(LeaseLost):
         pod.report(job_id, "heartbeat", grant.lease_id)
 

@@ -3,10 +3,7 @@ short leases, real ffmpeg, and the worker CLI run as a subprocess, exactly as a 
 
 from __future__ import annotations
 
-import sys
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -15,13 +12,11 @@ import pytest
 from gpu_worker.media import probe
 from gpu_worker.storage import R2, R2CheckpointStore
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "scripts"))
+from scripts.gpu_worker_proc import GpuWorker, r2_config
+from scripts.localstack import LocalStack
 
-from gpu_worker_proc import GpuWorker, r2_config  # noqa: E402
-from localstack import LocalStack  # noqa: E402
-
-from ..clips import FPS, make_clip  # noqa: E402
+from ..clips import FPS, make_clip
+from ..metadata import MetadataServer
 
 STACK_VARS = {"LEASE_TIMEOUT_S": "4", "HEARTBEAT_INTERVAL_S": "1", "REQUEUE_DELAY_S": "0", "MAX_ATTEMPTS": "3"}
 
@@ -143,53 +138,8 @@ def start_worker(stack, tmp_path):
 # ---------------------------------------------------------------- a cloud metadata endpoint
 
 
-class MetadataServer(ThreadingHTTPServer):
-    """The instance metadata endpoint, on 127.0.0.1: answers `answer` (status, body) to any GET.
-
-    With `token` set it behaves like AWS with IMDSv2 required: `PUT /latest/api/token` hands out the
-    token and a GET without it is a 401."""
-
-    answer = (404, "")
-    token: str | None = None
-    token_puts = 0
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_port}/latest/meta-data/spot/instance-action"
-
-
-class _Answer(BaseHTTPRequestHandler):
-    def do_PUT(self):
-        ttl = self.headers.get("X-aws-ec2-metadata-token-ttl-seconds", "")
-        if self.path != "/latest/api/token" or not self.server.token:
-            self._send(405, "")
-        elif not ttl.isdigit() or not 1 <= int(ttl) <= 21600:
-            self._send(400, "bad ttl")
-        else:
-            self.server.token_puts += 1
-            self._send(200, self.server.token)
-
-    def do_GET(self):
-        if self.server.token and self.headers.get("X-aws-ec2-metadata-token") != self.server.token:
-            self._send(401, "")
-        else:
-            self._send(*self.server.answer)
-
-    def _send(self, status: int, body: str) -> None:
-        self.send_response(status)
-        self.send_header("content-type", "text/plain")
-        self.send_header("content-length", str(len(body.encode())))
-        self.end_headers()
-        self.wfile.write(body.encode())
-
-    def log_message(self, *args):
-        pass
-
-
 @pytest.fixture
 def metadata():
-    server = MetadataServer(("127.0.0.1", 0), _Answer)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    server = MetadataServer(token=None)
     yield server
-    server.shutdown()
-    server.server_close()
+    server.stop()

@@ -12,10 +12,9 @@ import time
 
 import pytest
 
+from ..metadata import AWS_NOTICE
 from .conftest import LONG_CLIP_FRAMES as FRAMES
 from .conftest import checkpoint_of, has_checkpoint
-
-AWS_NOTICE = '{"action": "terminate", "time": "2026-11-23T10:00:00Z"}'
 
 
 def resumed_from(worker) -> int:

@@ -10,7 +10,7 @@ from jobspec import CheckpointManifest, EncoderSettings, SegmentRecord
 from gpu_worker.segments import sha256_file
 from gpu_worker.storage import R2, ObjectMissing, R2Config, StorageError
 
-from gpu_worker_proc import BUCKET, r2_config
+from scripts.gpu_worker_proc import BUCKET, r2_config
 
 from .conftest import checkpoint_of
 

@@ -530,14 +530,16 @@ EventType = Literal["snapshot", "started", "progress", "checkpoint", "resumed", 
 
 class JobEvent(Answer):
     """A message on a job's WebSocket: what happened, and `job`, the whole job as it is after it.
-    Besides `type`, an event carries only what the job does not say: `pod_id` (started, resumed), `reason`,
-    `delay_s` and `max_attempts` (requeued). `seq` grows by one per event; a snapshot repeats the latest."""
+    Besides `type`, an event carries only what the job does not say: `pod_id` (started, resumed); `cause`,
+    `reason`, `delay_s` and `max_attempts` (requeued). `seq` grows by one per event; a snapshot repeats the
+    latest."""
 
     type: EventType
     job_id: str
     seq: int
     job: JobView
     pod_id: Optional[str] = None
+    cause: Optional[Literal["interrupted", "lease_expired", "failed", "retried"]] = None
     reason: Optional[str] = None
     delay_s: Optional[float] = None
     max_attempts: Optional[int] = None

@@ -222,7 +222,7 @@ def claim(job: Job, pod_id: str, lease_id: str, now: float, policy: Policy) -> O
     if job.status == "processing":
         if not lease_expired(job, now, policy):
             raise Rejected(409, "already_leased", f"job is being rendered by pod {job.pod_id}")
-        out = _requeue_or_fail(job, now, policy, f"pod {job.pod_id} stopped sending heartbeats")
+        out = _requeue_or_fail(job, now, policy, "lease_expired", f"pod {job.pod_id} stopped sending heartbeats")
         if job.terminal:
             raise Rejected(409, "job_finished", f"job is {job.status}")
         out.requeue_delay_s = None  # this claim takes the job now; no extra queue message
@@ -298,7 +298,7 @@ def fail(job: Job, lease_id: str, reason: str, retryable: bool, gpu_seconds: flo
     _require_lease(job, lease_id)
     job.gpu_seconds += gpu_seconds
     if retryable:
-        return _requeue_or_fail(job, now, policy, reason)
+        return _requeue_or_fail(job, now, policy, "failed", reason)
     return _to_error(job, now, reason)
 
 
@@ -312,7 +312,8 @@ def interrupted(job: Job, lease_id: str, frame: int, reason: str, gpu_seconds: f
     _release(job)
     job.status, job.pod_id, job.updated_at = "pending", None, now
     _dispatched(job, now)
-    return Outcome(events=[_event(job, "requeued", reason=reason, delay_s=0.0)], requeue_delay_s=0.0)
+    ev = _event(job, "requeued", cause="interrupted", reason=reason, delay_s=0.0)
+    return Outcome(events=[ev], requeue_delay_s=0.0)
 
 
 # ------------------------------------------------------------------ transitions (time, users)
@@ -359,7 +360,7 @@ def expire_lease(job: Job, now: float, policy: Policy) -> Outcome:
     if not lease_expired(job, now, policy):
         return _ignored(job, "lease alive")
     silence = math.floor(now - (job.heartbeat_at or now))
-    return _requeue_or_fail(job, now, policy, f"no heartbeat from pod {job.pod_id} for {silence} s")
+    return _requeue_or_fail(job, now, policy, "lease_expired", f"no heartbeat from pod {job.pod_id} for {silence} s")
 
 
 def cancel(job: Job, now: float) -> Outcome:
@@ -375,13 +376,14 @@ def retry(job: Job, now: float) -> Outcome:
         raise Rejected(409, "not_failed", f"only a failed job can be retried (job is {job.status})")
     job.status, job.error, job.attempts, job.updated_at, job.completed_at = "pending", None, 0, now, None
     _dispatched(job, now)
-    return Outcome(events=[_event(job, "requeued", reason="retried by user", delay_s=0.0)], requeue_delay_s=0.0)
+    ev = _event(job, "requeued", cause="retried", reason="retried by user", delay_s=0.0)
+    return Outcome(events=[ev], requeue_delay_s=0.0)
 
 
 # ------------------------------------------------------------------ shared endings
 
 
-def _requeue_or_fail(job: Job, now: float, policy: Policy, reason: str) -> Outcome:
+def _requeue_or_fail(job: Job, now: float, policy: Policy, cause: str, reason: str) -> Outcome:
     job.attempts += 1
     _release(job)
     job.pod_id = None
@@ -392,7 +394,7 @@ def _requeue_or_fail(job: Job, now: float, policy: Policy, reason: str) -> Outco
     job.status, job.updated_at = "pending", now
     delay = policy.requeue_delay_s * 2 ** (job.attempts - 1)
     _dispatched(job, now, delay)
-    ev = _event(job, "requeued", reason=reason, delay_s=delay, max_attempts=policy.max_attempts)
+    ev = _event(job, "requeued", cause=cause, reason=reason, delay_s=delay, max_attempts=policy.max_attempts)
     return Outcome(events=[ev], requeue_delay_s=delay)
 
 
