@@ -51,7 +51,7 @@ def test_a_segment_that_failed_to_store_is_rendered_again(tmp_path):
                        codec="libx264", segment_frames=SEGMENT)
 
     store = FailingOnce(str(tmp_path / "store"))
-    with pytest.raises(Exception):  # the failed upload ends the first render
+    with pytest.raises(OSError, match="R2 unreachable"):  # the failed upload ends the first render
         render(spec, inputs, str(tmp_path / "first"), store, Hooks(), codec="libx264", segment_frames=SEGMENT)
     assert store.failed
     resumed = render(spec, inputs, str(tmp_path / "second"), store, codec="libx264", segment_frames=SEGMENT)

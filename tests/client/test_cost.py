@@ -23,8 +23,9 @@ def test_totals_per_job_and_the_design_comparison():
     assert r.completed_jobs == 40
     assert r.cost_per_completed_job_usd == pytest.approx(0.00115)
     assert r.gpu_seconds_per_completed_job == pytest.approx(18.0)
-    assert r.design_gpu_seconds_per_job == pytest.approx(0.00026 / 0.23 * 3600)  # ~4.07 s
-    assert r.ratio_to_design == pytest.approx(0.00115 / 0.00026)
+    design = cost.DESIGN_COST_PER_JOB_USD
+    assert r.design_gpu_seconds_per_job == pytest.approx(design / 0.23 * 3600)  # what the design's $ buys
+    assert r.ratio_to_design == pytest.approx(0.00115 / design)
     assert r.control_plane_estimate_usd == pytest.approx(0.046)
 
 
@@ -55,7 +56,8 @@ def test_bad_health_answers(health):
 def test_price_table_overrides(tmp_path):
     assert cost.load_prices(env={}) == cost.DEFAULT_PRICES
     merged = cost.load_prices('{"g4dn.2xlarge": 0.25, "g6.xlarge": 0.28}', env={})
-    assert merged["g4dn.2xlarge"] == 0.25 and merged["g6.xlarge"] == 0.28 and merged["g4dn.xlarge"] == 0.16
+    assert merged["g4dn.2xlarge"] == 0.25 and merged["g6.xlarge"] == 0.28
+    assert merged["g4dn.xlarge"] == cost.DEFAULT_PRICES["g4dn.xlarge"]  # the others kept
     path = tmp_path / "prices.json"
     path.write_text('{"g5.xlarge": 0.33}')
     assert cost.load_prices(env={cost.PRICES_ENV: str(path)})["g5.xlarge"] == 0.33

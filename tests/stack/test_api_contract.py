@@ -7,6 +7,7 @@ import uuid
 import httpx
 import pytest
 import websockets.sync.client as ws_client
+from websockets.exceptions import InvalidStatus
 
 from gpu_worker.control import ControlPlane
 from jobspec import SIGNATURE_HEADER, format_signature_header, pod_signature
@@ -56,8 +57,12 @@ def test_users_are_isolated(stack):
     assert bob.create(key).status_code == 404  # Alice's upload key is not Bob's input
     ticket_url = alice.http.post(f"/api/jobs/{job_id}/ws-ticket").json()["websocket_url"]
     other_job = bob.create(bob.upload(b"b" * 300)).json()["job_id"]
-    with pytest.raises(Exception):
-        ws_client.connect(ticket_url.replace(job_id, other_job), open_timeout=10)
+    on_bobs_job = ticket_url.replace(f"/api/jobs/{job_id}/", f"/api/jobs/{other_job}/")  # Alice's genuine ticket
+    forged = ticket_url.replace(job_id, other_job)  # the ticket names Bob's job, its MAC does not match
+    for url in (on_bobs_job, forged):
+        with pytest.raises(InvalidStatus) as refused:
+            ws_client.connect(url, open_timeout=10)
+        assert refused.value.response.status_code == 401, url
     assert httpx.get(f"{stack.url}/api/jobs", headers={"authorization": "Bearer u1.usr_x.forged"}).status_code == 401
     assert httpx.get(f"{stack.url}/api/jobs").status_code == 401
 

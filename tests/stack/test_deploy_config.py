@@ -12,9 +12,20 @@ def test_wrangler_deploy_dry_run(tmp_path):
 
 
 def test_production_config_has_no_local_only_settings():
-    text = (ROOT / "wrangler.toml").read_text()
-    for local_only in ("python_workers_development", "experimental_s3_credentials", "queues.consumers"):
-        assert local_only not in text
+    """What only local runs add (the dev-bundle flag, a push consumer for the queue, S3 credentials for
+    the local bucket) stays out of wrangler.toml, and the Worker reads its vars with the local-only
+    features off."""
+    from types import SimpleNamespace
+
+    from controlplane.settings import Settings
+    from localstack import DEV_BUNDLE_FLAG, production_config
+
+    prod = production_config()
+    assert DEV_BUNDLE_FLAG not in prod["compatibility_flags"]
+    assert "consumers" not in prod["queues"], "production's pods pull over HTTP"
+    assert not [bucket["binding"] for bucket in prod["r2_buckets"] if "local_dev" in bucket]
+    settings = Settings.from_env(SimpleNamespace(**prod["vars"]))
+    assert not settings.allow_anonymous and not settings.local_pull_queue
 
 
 def test_local_config_adds_the_push_consumer_and_s3_credentials(tmp_path):
@@ -86,7 +97,9 @@ def test_config_tells_clients_the_upload_settings(stack):
     import httpx
 
     from jobspec import ServiceConfig
+    from localstack import production_config
 
     config = ServiceConfig.model_validate(httpx.get(f"{stack.url}/api/config").json())
-    assert config.max_upload_bytes == 50 << 20  # the stack's MAX_UPLOAD_BYTES
-    assert config.multipart_threshold_bytes == 100 << 20 and config.allow_anonymous  # wrangler.toml's, dev's
+    assert config.max_upload_bytes == int(stack.vars["MAX_UPLOAD_BYTES"])  # the stack's own
+    assert config.multipart_threshold_bytes == int(production_config()["vars"]["MULTIPART_THRESHOLD_BYTES"])
+    assert config.allow_anonymous is (stack.vars["ALLOW_ANONYMOUS"] == "true")
