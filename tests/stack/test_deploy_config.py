@@ -18,7 +18,7 @@ def test_production_config_has_no_local_only_settings():
     from types import SimpleNamespace
 
     from controlplane.settings import Settings
-    from localstack import DEV_BUNDLE_FLAG, production_config
+    from scripts.localstack import DEV_BUNDLE_FLAG, production_config
 
     prod = production_config()
     assert DEV_BUNDLE_FLAG not in prod["compatibility_flags"]
@@ -97,7 +97,7 @@ def test_config_tells_clients_the_upload_settings(stack):
     import httpx
 
     from jobspec import ServiceConfig
-    from localstack import production_config
+    from scripts.localstack import production_config
 
     config = ServiceConfig.model_validate(httpx.get(f"{stack.url}/api/config").json())
     assert config.max_upload_bytes == int(stack.vars["MAX_UPLOAD_BYTES"])  # the stack's own
