@@ -1,5 +1,35 @@
+import secrets
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
+
+# A stack configured as production is (no anonymous sign-up; sign-in with the local identity provider's
+# tokens), plus what makes webhooks, retention and metrics observable within a test: loopback webhook
+# receivers, retries after 1 s, short TTLs. Shared by the suites that need it, so it starts once.
+PROD_VARS = {"ALLOW_ANONYMOUS": "false", "JWT_HEADER": "cf-access-jwt-assertion",
+             "LEASE_TIMEOUT_S": "3", "HEARTBEAT_INTERVAL_S": "1", "MAX_ATTEMPTS": "2", "REQUEUE_DELAY_S": "1",
+             "METRICS_TOKEN": secrets.token_hex(16),
+             "WEBHOOK_ALLOW_LOOPBACK": "true", "WEBHOOK_RETRY_BASE_S": "1", "WEBHOOK_TIMEOUT_S": "2"}
+
+
+@pytest.fixture(scope="session")
+def identity_provider():
+    from tests.idp import IdentityProvider
+
+    with IdentityProvider() as idp:
+        yield idp
+
+
+@pytest.fixture(scope="session")
+def prod_stack(tmp_path_factory, identity_provider):
+    from localstack import LocalStack
+
+    stack = LocalStack(persist_dir=tmp_path_factory.mktemp("prod-stack"),
+                       vars={**PROD_VARS, **identity_provider.vars()})
+    identity_provider.page_url = f"{stack.url}/"
+    with stack:
+        yield stack

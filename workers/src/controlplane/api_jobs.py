@@ -8,7 +8,7 @@ import json
 import uuid
 from urllib.parse import quote
 
-from controlplane import auth, bindings, job_state
+from controlplane import auth, bindings, identity, job_state
 from controlplane.http import Call, HttpError, not_found, validate
 from controlplane.job_state import STATUSES
 from controlplane.store import MAX_PAGE, Store
@@ -17,11 +17,8 @@ from jobspec import JOB_SPEC, UPLOAD_PREFIX, MarkSeenRequest, QueueMessage, inpu
 
 
 
-def user_of(call: Call) -> str:
-    try:
-        return auth.user_from_token(call.settings.auth_secret, call.header("authorization"))
-    except auth.Unauthorized as e:
-        raise HttpError(401, "unauthorized", str(e), {"www-authenticate": "Bearer"}) from None
+async def user_of(call: Call) -> str:
+    return await identity.user_of(call)
 
 
 def store_of(call: Call) -> Store:
@@ -103,7 +100,7 @@ async def _estimated_wait(call: Call) -> float | None:
 
 
 async def create_job(call: Call):
-    user_id = user_of(call)
+    user_id = await user_of(call)
     data = call.json()
     spec = validate(JOB_SPEC, data)
     store = store_of(call)
@@ -138,12 +135,12 @@ async def create_job(call: Call):
 
 
 async def get_job(call: Call):
-    user_id = user_of(call)
+    user_id = await user_of(call)
     return 200, await do_call(call, call.params["job_id"], "snapshot", user_id)
 
 
 async def list_jobs(call: Call):
-    user_id = user_of(call)
+    user_id = await user_of(call)
     statuses = [s for s in (call.query_one("status") or "").split(",") if s]
     if bad := [s for s in statuses if s not in STATUSES]:
         raise HttpError(400, "bad_status", f"unknown status {bad[0]!r}; use one of {', '.join(STATUSES)}")
@@ -161,7 +158,7 @@ async def list_jobs(call: Call):
 
 
 async def _user_action(call: Call, action: str):
-    user_id = user_of(call)
+    user_id = await user_of(call)
     return 200, await do_call(call, call.params["job_id"], "user_action", action, user_id)
 
 
@@ -174,7 +171,7 @@ async def retry_job(call: Call):
 
 
 async def download(call: Call):
-    user_id = user_of(call)
+    user_id = await user_of(call)
     job = await store_of(call).owned_job(user_id, call.params["job_id"])
     if job is None:
         raise not_found()
@@ -190,7 +187,7 @@ async def download(call: Call):
 
 
 async def active_exports(call: Call):
-    user_id = user_of(call)
+    user_id = await user_of(call)
     jobs = await store_of(call).active(user_id)
     views = [job_state.view(j) for j in jobs]
     return 200, {
@@ -200,7 +197,7 @@ async def active_exports(call: Call):
 
 
 async def mark_seen(call: Call):
-    user_id = user_of(call)
+    user_id = await user_of(call)
     req = validate(MarkSeenRequest, call.json())
     return 200, {"marked": await store_of(call).mark_seen(user_id, req.job_ids, call.now)}
 
@@ -209,7 +206,7 @@ async def mark_seen(call: Call):
 
 
 async def ws_ticket(call: Call):
-    user_id = user_of(call)
+    user_id = await user_of(call)
     await do_call(call, call.params["job_id"], "snapshot", user_id)  # 404 unless the user's job
     url, expires_at = socket_url(call, user_id, call.params["job_id"])
     return 200, {"websocket_url": url, "expires_at": expires_at}

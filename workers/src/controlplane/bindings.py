@@ -159,3 +159,51 @@ def with_headers(request, extra: dict):
     for name, value in extra.items():
         headers.set(name, value)
     return Request.new(js_request, js_object({"headers": headers}))
+
+
+# ------------------------------------------------------------------ WebCrypto (JWT signatures)
+
+# importKey and verify parameters per JWS algorithm. ECDSA signatures in a JWS are r||s (64 bytes for
+# P-256), which is the form WebCrypto verifies.
+_IMPORT_PARAMS = {"RS256": {"name": "RSASSA-PKCS1-v1_5", "hash": "SHA-256"},
+                  "ES256": {"name": "ECDSA", "namedCurve": "P-256"}}
+_VERIFY_PARAMS = {"RS256": {"name": "RSASSA-PKCS1-v1_5"}, "ES256": {"name": "ECDSA", "hash": "SHA-256"}}
+
+
+async def import_public_key(jwk: dict, alg: str):
+    from js import crypto
+
+    return await crypto.subtle.importKey("jwk", js_object(jwk), js_object(_IMPORT_PARAMS[alg]), False,
+                                         to_js(["verify"]))
+
+
+async def verify_signature(key, alg: str, signature: bytes, data: bytes) -> bool:
+    from js import crypto
+
+    return bool(await crypto.subtle.verify(js_object(_VERIFY_PARAMS[alg]), key, to_js(signature), to_js(data)))
+
+
+# ------------------------------------------------------------------ outbound HTTP
+
+
+async def fetch_json(url: str, timeout_s: float = 10) -> dict:
+    from js import AbortSignal, fetch
+
+    response = await fetch(url, js_object({"headers": {"accept": "application/json"},
+                                           "signal": AbortSignal.timeout(int(timeout_s * 1000))}))
+    if not response.ok:
+        raise OSError(f"HTTP {response.status}")
+    return json.loads(await response.text())
+
+
+async def post(url: str, body: str, headers: dict, timeout_s: float) -> int:
+    """POST without following redirects (a 3xx is the answer); the status, or an exception (network
+    error, timeout) whose message says what happened."""
+    from js import AbortSignal, fetch
+
+    response = await fetch(url, js_object({"method": "POST", "body": body, "headers": headers, "redirect": "manual",
+                                           "signal": AbortSignal.timeout(int(timeout_s * 1000))}))
+    status = int(response.status)
+    if response.body is not None and response.body is not JS_NULL:
+        await response.body.cancel()
+    return status

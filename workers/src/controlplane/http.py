@@ -62,6 +62,7 @@ class Call:
     now: float
     params: dict = field(default_factory=dict)
     raw: object = None  # the runtime's Request, for the WebSocket hand-over
+    user_id: str | None = None  # set once the caller is identified (request log)
 
     def json(self):
         return parse_json(self.body)

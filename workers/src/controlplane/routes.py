@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from controlplane import api_jobs, api_pods, bindings, uploads
+from controlplane import api_jobs, api_pods, bindings, identity, uploads
 from controlplane.api_jobs import user_of
 from controlplane.http import Call, Router
 from controlplane.queue_broker import LOCAL_QUEUE_ID
@@ -13,7 +13,7 @@ from controlplane.store import Store
 
 def _as_user(handler):
     async def wrapped(call: Call):
-        return await handler(call, user_of(call))
+        return await handler(call, await user_of(call))
     return wrapped
 
 
@@ -31,6 +31,8 @@ def build_router() -> Router:
     r = Router()
     r.add("GET", "/health", health)
     r.add("POST", "/api/auth/anonymous", api_jobs.anonymous_user)
+    r.add("GET", "/api/auth/me", identity.whoami)
+    r.add("GET", "/api/auth/config", identity.page_config)
     r.add("POST", "/api/videos/upload-url", _as_user(uploads.upload_url))
     r.add("POST", "/api/videos/multipart", _as_user(uploads.multipart_create))
     r.add("POST", "/api/videos/multipart/complete", _as_user(uploads.multipart_complete))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from controlplane.job_state import Policy
+from controlplane.jwt_auth import JwtConfig
 from controlplane.sigv4 import S3Credentials
 
 
@@ -29,6 +30,12 @@ class Settings:
     s3_endpoint: str
     s3: S3Credentials
     gpu_price_per_hour: float
+    # Sign-in (identity.py): JWTs from the host application's identity provider; how the page gets one.
+    jwt: JwtConfig
+    jwks_cache_s: float
+    jwks_min_refetch_s: float
+    signin_url: str
+    embed_origins: tuple[str, ...]
 
     @classmethod
     def from_env(cls, env) -> "Settings":
@@ -53,4 +60,12 @@ class Settings:
             s3_endpoint=_get(env, "R2_S3_ENDPOINT"),
             s3=S3Credentials(_get(env, "R2_ACCESS_KEY_ID"), _get(env, "R2_SECRET_ACCESS_KEY")),
             gpu_price_per_hour=float(_get(env, "GPU_PRICE_PER_HOUR", "0")),
+            jwt=JwtConfig(jwks_url=_get(env, "JWT_JWKS_URL"), hs256_secret=_get(env, "JWT_HS256_SECRET"),
+                          issuer=_get(env, "JWT_ISSUER"), audience=_get(env, "JWT_AUDIENCE"),
+                          leeway_s=float(_get(env, "JWT_LEEWAY_S", "60")),
+                          header=(_get(env, "JWT_HEADER") or "authorization").lower()),
+            jwks_cache_s=float(_get(env, "JWKS_CACHE_S", "600")),
+            jwks_min_refetch_s=float(_get(env, "JWKS_MIN_REFETCH_S", "30")),
+            signin_url=_get(env, "SIGNIN_URL"),
+            embed_origins=tuple(o.strip().rstrip("/") for o in _get(env, "EMBED_ORIGINS").split(",") if o.strip()),
         )
