@@ -8,7 +8,7 @@ import json
 import uuid
 from urllib.parse import quote
 
-from controlplane import auth, bindings, identity, job_state
+from controlplane import api_webhooks, auth, bindings, identity, job_state, webhooks
 from controlplane.http import Call, HttpError, not_found, validate
 from controlplane.job_state import STATUSES
 from controlplane.store import MAX_PAGE, Store
@@ -102,7 +102,9 @@ async def _estimated_wait(call: Call) -> float | None:
 async def create_job(call: Call):
     user_id = await user_of(call)
     data = call.json()
-    spec = validate(JOB_SPEC, data)
+    spec_fields, webhook_fields = webhooks.split_request(data)
+    spec = validate(JOB_SPEC, spec_fields)
+    webhook = await api_webhooks.subscription(call, user_id, webhook_fields)
     store = store_of(call)
     idem_key = call.header("idempotency-key")
     if idem_key is not None and not 1 <= len(idem_key) <= 200:
@@ -113,6 +115,7 @@ async def create_job(call: Call):
     await _check_inputs(call, user_id, spec)
 
     job = job_state.new_job(uuid.uuid4().hex, user_id, spec.model_dump(mode="json"), call.now)
+    job.webhook = webhook
     try:
         await store.insert(job, (idem_key, sha) if idem_key else None)
     except Exception:

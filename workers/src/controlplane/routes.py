@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from controlplane import api_jobs, api_pods, bindings, identity, uploads
+from controlplane import api_jobs, api_pods, api_webhooks, bindings, identity, uploads
 from controlplane.api_jobs import user_of
 from controlplane.http import Call, Router
 from controlplane.queue_broker import LOCAL_QUEUE_ID
@@ -43,6 +43,8 @@ def build_router() -> Router:
     r.add("POST", "/api/jobs/{job_id}/cancel", api_jobs.cancel_job)
     r.add("POST", "/api/jobs/{job_id}/retry", api_jobs.retry_job)
     r.add("GET", "/api/jobs/{job_id}/download", api_jobs.download)
+    r.add("GET", "/api/jobs/{job_id}/webhooks", api_webhooks.deliveries)
+    r.add("POST", "/api/webhooks/secret", api_webhooks.rotate_secret)
     r.add("POST", "/api/jobs/{job_id}/ws-ticket", api_jobs.ws_ticket)
     r.add("GET", "/api/jobs/{job_id}/ws", api_jobs.ws_connect)
     r.add("GET", "/api/exports/active", api_jobs.active_exports)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from controlplane.job_state import Policy
 from controlplane.jwt_auth import JwtConfig
+from controlplane.webhooks import WebhookPolicy
 from controlplane.sigv4 import S3Credentials
 
 
@@ -36,6 +37,7 @@ class Settings:
     jwks_min_refetch_s: float
     signin_url: str
     embed_origins: tuple[str, ...]
+    webhooks: WebhookPolicy
 
     @classmethod
     def from_env(cls, env) -> "Settings":
@@ -68,4 +70,10 @@ class Settings:
             jwks_min_refetch_s=float(_get(env, "JWKS_MIN_REFETCH_S", "30")),
             signin_url=_get(env, "SIGNIN_URL"),
             embed_origins=tuple(o.strip().rstrip("/") for o in _get(env, "EMBED_ORIGINS").split(",") if o.strip()),
+            webhooks=WebhookPolicy(retry_base_s=float(_get(env, "WEBHOOK_RETRY_BASE_S", "5")),
+                                   retry_max_s=float(_get(env, "WEBHOOK_RETRY_MAX_S", "21600")),
+                                   give_up_after_s=float(_get(env, "WEBHOOK_GIVE_UP_S", "86400")),
+                                   timeout_s=float(_get(env, "WEBHOOK_TIMEOUT_S", "10")),
+                                   rotation_overlap_s=float(_get(env, "WEBHOOK_ROTATION_OVERLAP_S", "86400")),
+                                   allow_loopback=_get(env, "WEBHOOK_ALLOW_LOOPBACK") == "true"),
         )
