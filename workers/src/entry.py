@@ -9,7 +9,7 @@ from urllib.parse import parse_qs, urlparse
 
 from workers import WorkerEntrypoint
 
-from controlplane import bindings
+from controlplane import bindings, retention
 from controlplane.job_object import ExportJobState  # noqa: F401  (Durable Object class)
 from controlplane.queue_broker import LOCAL_QUEUE_ID, LocalQueueBroker  # noqa: F401  (Durable Object class)
 from controlplane.settings import Settings
@@ -40,6 +40,11 @@ class Default(WorkerEntrypoint):
         if isinstance(result, tuple):
             return bindings.json_response(result[1], result[0])
         return result
+
+    async def scheduled(self, controller, env=None, ctx=None):
+        """The Cron Trigger (wrangler.toml [triggers]): the retention sweep."""
+        summary = await retention.sweep(self.env, Settings.from_env(self.env).retention, time.time())
+        print(json.dumps({"event": "retention_sweep", "cron": str(getattr(controller, "cron", "")), **summary}))
 
     async def queue(self, batch, *_env_ctx):
         """Local dev only: the push consumer that hands messages to the pull broker."""

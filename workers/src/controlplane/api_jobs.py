@@ -8,7 +8,7 @@ import json
 import uuid
 from urllib.parse import quote
 
-from controlplane import api_webhooks, auth, bindings, identity, job_state, webhooks
+from controlplane import api_webhooks, auth, bindings, identity, job_state, retention, webhooks
 from controlplane.http import Call, HttpError, not_found, validate
 from controlplane.job_state import STATUSES
 from controlplane.store import MAX_PAGE, Store
@@ -180,6 +180,7 @@ async def download(call: Call):
         raise not_found()
     if job.status != "complete" or not job.output_key:
         raise HttpError(409, "not_ready", f"the export is not ready (job is {job.status})")
+    retention.check_not_expired(job, call.now)
     url, expires_at = presign_download(call, job.output_key, f"export-{job.job_id}.mp4")
     if call.query_one("redirect") == "1":
         return bindings.redirect(url)

@@ -88,15 +88,37 @@ async def r2_abort_multipart(bucket, key: str, upload_id: str) -> None:
     await bucket.resumeMultipartUpload(key, upload_id).abort()
 
 
-def message_timestamp_ms(message) -> int:
-    """A queue message's timestamp in ms. The vendored SDK hands it over as a Python datetime (naive,
-    in the runtime's UTC); the runtime's own module gave the JS Date."""
-    ts = message.timestamp
+def epoch_ms(ts) -> int:
+    """A runtime timestamp in ms: a JS Date, or the Python datetime (naive, in the runtime's UTC) the
+    vendored SDK converts some of them to."""
     if hasattr(ts, "getTime"):
         return int(ts.getTime())
     if ts.tzinfo is None:
         ts = ts.replace(tzinfo=timezone.utc)
     return int(ts.timestamp() * 1000)
+
+
+def message_timestamp_ms(message) -> int:
+    """A queue message's timestamp in ms (the vendored SDK hands it over as a datetime)."""
+    return epoch_ms(message.timestamp)
+
+
+async def r2_objects(bucket, prefix: str):
+    """Every object under prefix, as {"key", "size", "uploaded_ms"}, a page (1000) at a time."""
+    cursor = None
+    while True:
+        options = {"prefix": prefix, "limit": 1000, **({"cursor": cursor} if cursor else {})}
+        page = await bucket.list(js_object(options))
+        for obj in page.objects:
+            yield {"key": str(obj.key), "size": int(obj.size), "uploaded_ms": epoch_ms(obj.uploaded)}
+        if not page.truncated:
+            return
+        cursor = page.cursor
+
+
+async def r2_delete(bucket, keys: list[str]) -> None:
+    for i in range(0, len(keys), 1000):  # the binding deletes up to 1000 keys per call
+        await bucket.delete(to_js(keys[i:i + 1000]))
 
 
 async def queue_send(queue, body: dict, delay_s: float = 0) -> None:

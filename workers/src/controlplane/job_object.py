@@ -20,7 +20,7 @@ import time
 from pydantic import ValidationError
 from workers import DurableObject
 
-from controlplane import bindings, job_state, metrics
+from controlplane import bindings, job_state, metrics, retention
 from controlplane.job_state import Job, Outcome, Rejected
 from controlplane.settings import Settings
 from controlplane.store import Store
@@ -140,6 +140,7 @@ class ExportJobState(DurableObject):
 
     async def _apply(self, job: Job, outcome: Outcome, now: float, arm: bool = True) -> None:
         if outcome.changed:
+            retention.stamp_expiry(job, self.settings.retention)
             await self._save(job)
             self.outbox.enqueue(job, outcome.events, now)  # stored with the change; sent by the alarm only
             await self._mirror(job)

@@ -82,6 +82,7 @@ class Job:
     gpu_seconds: float = 0.0
     seq: int = 0
     webhook: Optional[dict] = None  # {"url", "events"}: deliveries are the DO's (webhook_outbox.py)
+    expires_at: Optional[float] = None  # when the output is deleted (retention.py)
 
     @property
     def terminal(self) -> bool:
@@ -166,6 +167,7 @@ def view(job: Job) -> dict:
             "completed_at": iso(job.completed_at),
             "processing_seconds": processing_s,
         },
+        "expires_at": iso(job.expires_at),
     }
 
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from controlplane.job_state import Policy
 from controlplane.jwt_auth import JwtConfig
+from controlplane.retention import RetentionPolicy
 from controlplane.webhooks import WebhookPolicy
 from controlplane.sigv4 import S3Credentials
 
@@ -38,6 +39,7 @@ class Settings:
     signin_url: str
     embed_origins: tuple[str, ...]
     webhooks: WebhookPolicy
+    retention: RetentionPolicy
 
     @classmethod
     def from_env(cls, env) -> "Settings":
@@ -76,4 +78,7 @@ class Settings:
                                    timeout_s=float(_get(env, "WEBHOOK_TIMEOUT_S", "10")),
                                    rotation_overlap_s=float(_get(env, "WEBHOOK_ROTATION_OVERLAP_S", "86400")),
                                    allow_loopback=_get(env, "WEBHOOK_ALLOW_LOOPBACK") == "true"),
+            retention=RetentionPolicy(upload_ttl_s=float(_get(env, "UPLOAD_TTL_S", str(7 * 86400))),
+                                      output_ttl_s=float(_get(env, "OUTPUT_TTL_S", str(30 * 86400))),
+                                      multipart_ttl_s=float(_get(env, "MULTIPART_TTL_S", "86400"))),
         )
