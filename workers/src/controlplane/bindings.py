@@ -137,6 +137,10 @@ def json_response(data, status: int = 200, headers: dict | None = None) -> Respo
                     headers={"content-type": "application/json", "cache-control": "no-store", **(headers or {})})
 
 
+def text_response(text: str, content_type: str, status: int = 200) -> Response:
+    return Response(text, status=status, headers={"content-type": content_type, "cache-control": "no-store"})
+
+
 def redirect(url: str) -> Response:
     return Response("", status=302, headers={"location": url})
 

@@ -85,15 +85,16 @@ class Router:
 
     def add(self, method: str, pattern: str, handler: Handler) -> None:
         regex = re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", pattern) + "$")
-        self.routes.append((method, regex, handler))
+        self.routes.append((method, regex, handler, pattern))
 
-    def match(self, method: str, path: str) -> tuple[Handler, dict]:
+    def match(self, method: str, path: str) -> tuple[Handler, dict, str]:
+        """(handler, path parameters, the route's pattern)."""
         allowed = []
-        for route_method, regex, handler in self.routes:
+        for route_method, regex, handler, pattern in self.routes:
             m = regex.match(path)
             if m:
                 if route_method == method:
-                    return handler, m.groupdict()
+                    return handler, m.groupdict(), pattern
                 allowed.append(route_method)
         if allowed:
             raise HttpError(405, "method_not_allowed", f"{method} not allowed here (allowed: {', '.join(allowed)})",

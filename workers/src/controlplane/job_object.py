@@ -20,7 +20,7 @@ import time
 from pydantic import ValidationError
 from workers import DurableObject
 
-from controlplane import bindings, job_state, metrics, retention
+from controlplane import bindings, job_state, metrics, observability, retention
 from controlplane.job_state import Job, Outcome, Rejected
 from controlplane.settings import Settings
 from controlplane.store import Store
@@ -143,6 +143,7 @@ class ExportJobState(DurableObject):
             retention.stamp_expiry(job, self.settings.retention)
             await self._save(job)
             self.outbox.enqueue(job, outcome.events, now)  # stored with the change; sent by the alarm only
+            print(observability.state_change_line(job, outcome.events, outcome.lease_expired))
             await self._mirror(job)
         for event in outcome.events:
             self._broadcast(event)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from controlplane import api_jobs, api_pods, api_webhooks, bindings, identity, uploads
+from controlplane import api_jobs, api_pods, api_webhooks, bindings, identity, metrics, uploads
 from controlplane.api_jobs import user_of
 from controlplane.http import Call, Router
 from controlplane.queue_broker import LOCAL_QUEUE_ID
@@ -30,6 +30,7 @@ async def health(call: Call):
 def build_router() -> Router:
     r = Router()
     r.add("GET", "/health", health)
+    r.add("GET", "/metrics", metrics.endpoint)
     r.add("POST", "/api/auth/anonymous", api_jobs.anonymous_user)
     r.add("GET", "/api/auth/me", identity.whoami)
     r.add("GET", "/api/auth/config", identity.page_config)

@@ -40,6 +40,7 @@ class Settings:
     embed_origins: tuple[str, ...]
     webhooks: WebhookPolicy
     retention: RetentionPolicy
+    metrics_token: str
 
     @classmethod
     def from_env(cls, env) -> "Settings":
@@ -81,4 +82,5 @@ class Settings:
             retention=RetentionPolicy(upload_ttl_s=float(_get(env, "UPLOAD_TTL_S", str(7 * 86400))),
                                       output_ttl_s=float(_get(env, "OUTPUT_TTL_S", str(30 * 86400))),
                                       multipart_ttl_s=float(_get(env, "MULTIPART_TTL_S", "86400"))),
+            metrics_token=_get(env, "METRICS_TOKEN"),
         )
