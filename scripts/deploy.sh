@@ -16,6 +16,7 @@
 #   PAGE_ORIGIN              origin(s) of the page, comma-separated, for the R2 CORS rules (PUT/GET,
 #                            ETag exposed); default: the origins in cors.json
 #   AUTH_SECRET, WORKER_SECRET           set them, or they are generated when the Worker has none
+#   JWT_HS256_SECRET, METRICS_TOKEN      optional secrets (HS256 sign-in, GET /metrics), put when set
 #   R2_ACCESS_KEY_ID, R2_SECRET_ACCESS_KEY  an R2 API token (Object Read & Write on the bucket); needed
 #                            the first time (Cloudflare dashboard: R2 > Manage API tokens)
 #   GPU_WORKER_QUEUE_TOKEN   optional: an API token with Queues Edit, for the pods' env file
@@ -187,6 +188,10 @@ for name in AUTH_SECRET WORKER_SECRET R2_ACCESS_KEY_ID R2_SECRET_ACCESS_KEY; do
     die "$name is not set on the Worker: create an R2 API token (Object Read & Write on $BUCKET) and export $name"
   fi
   KNOWN[$name]=$value
+done
+# Optional: HS256 sign-in's shared secret and the /metrics bearer token, set when exported.
+for name in JWT_HS256_SECRET METRICS_TOKEN; do
+  [ -z "${!name:-}" ] || put_secret "$name" "${!name}"
 done
 
 # ---------------------------------------------------------------- Worker

@@ -123,7 +123,8 @@ def sandbox(tmp_path):
 
 def deploy(root: Path, **extra) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k not in ("AUTH_SECRET", "WORKER_SECRET", "R2_ACCESS_KEY_ID",
-                                                            "R2_SECRET_ACCESS_KEY", "PAGE_ORIGIN", "DRY_RUN")}
+                                                            "R2_SECRET_ACCESS_KEY", "PAGE_ORIGIN", "DRY_RUN",
+                                                            "JWT_HS256_SECRET", "METRICS_TOKEN")}
     env.update({"WRANGLER": str(root / "wrangler"), "FAKE_WRANGLER_STATE": str(root / "state.json"),
                 "PYTHON": sys.executable, "CLOUDFLARE_ACCOUNT_ID": "0123abcd", **extra})
     return subprocess.run(["bash", "scripts/deploy.sh"], cwd=root, env=env, capture_output=True, text=True, timeout=60)
