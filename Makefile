@@ -18,6 +18,7 @@ test-unit: setup
 
 bench: setup
 	@$(PY) bench/create_latency.py
+	@for b in bench/jwt_verify.py bench/webhook_latency.py bench/retention_sweep.py; do $(PY) $$b; done
 	@for b in bench/overlay_vs_transcode.py bench/checkpoint_overhead.py bench/upscale_stage.py; do \
 	  [ -f $$b ] && $(PY) $$b; done; true
 

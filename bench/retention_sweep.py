@@ -62,7 +62,7 @@ def main():
         keys = [k for i in range(args.jobs) for k in objects(i, args.segments)]
         with ThreadPoolExecutor(8) as pool:
             list(pool.map(lambda k: r2.write(k, b"x" * 256, "application/octet-stream"), keys))
-        seeded = len(r2.keys(""))
+        seeded = sum(1 for _ in r2.keys(""))
         time.sleep(1.5)  # the uploads pass UPLOAD_TTL_S=1
         runs = []
         while True:
@@ -75,7 +75,7 @@ def main():
             runs.append((wall, line))
             if not any(line[k] for k in ("uploads_deleted", "outputs_deleted", "checkpoints_deleted")) or len(runs) > 10:
                 break
-        left = len(r2.keys(""))
+        left = sum(1 for _ in r2.keys(""))
     print(f"retention sweep over {args.jobs} finished jobs ({seeded} objects: {args.segments} segments + manifest and "
           f"an input each, an output for half)")
     for n, (wall, line) in enumerate(runs, 1):
