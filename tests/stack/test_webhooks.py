@@ -17,6 +17,8 @@ from gpu_worker.control import ControlPlane
 from jobspec import ClaimGrant
 from tests.webhook_receiver import Receiver
 
+INTERRUPTED = "no answer recorded: in flight, or the Worker stopped during this attempt"
+
 from .conftest import Api, overlay_job
 
 
@@ -109,7 +111,13 @@ def test_retries_go_on_after_a_wrangler_dev_restart(prod_stack, identity_provide
     Webhook(secret).verify(got[-1].body, got[-1].headers)
     user = Api(prod_stack, identity_provider.token("hooks-restart", "HS256"))  # the JWKS cache restarted too
     [d] = deliveries(user, job_id)
-    assert [a["status_code"] for a in d["attempts"]] == [500, 500, 204]
+    # An attempt the restart cut short is listed as such (recorded before it was sent); its answer, if
+    # the receiver sent one, was not seen.
+    statuses = [a["status_code"] for a in d["attempts"]]
+    answered = [s for s in statuses if s is not None]
+    assert d["status"] == "delivered" and statuses[-1] == 204, d
+    assert answered == [500, 500, 204] or (answered == [500, 204] and statuses.count(None) == 1), statuses
+    assert all(a["error"] == INTERRUPTED for a in d["attempts"] if a["status_code"] is None)
 
 
 def test_a_slow_receiver_does_not_hold_up_the_job(prod_stack, user):
@@ -131,7 +139,8 @@ def test_a_slow_receiver_does_not_hold_up_the_job(prod_stack, user):
         receiver.wait_for(2, 20)
         time.sleep(2.5)
     errors = [a["error"] for x in deliveries(user, job_id) for a in x["attempts"]]
-    assert errors and all(e and "TimeoutError" in e for e in errors), errors
+    answered = [e for e in errors if e != INTERRUPTED]  # a retry may be in flight now
+    assert answered and all(e and "TimeoutError" in e for e in answered), errors
 
 
 def test_rotation_signs_with_both_secrets_for_the_overlap(prod_stack, user):

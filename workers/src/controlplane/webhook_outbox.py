@@ -26,6 +26,7 @@ SCHEMA = (
     " status_code INTEGER, error TEXT, ms REAL, PRIMARY KEY (delivery_id, n))",
 )
 BATCH = 20  # deliveries sent per alarm; the alarm comes back at once for the rest
+INTERRUPTED = "no answer recorded: in flight, or the Worker stopped during this attempt"
 
 
 class WebhookOutbox:
@@ -79,7 +80,15 @@ class WebhookOutbox:
             await asyncio.gather(*(self._attempt(job, row, keys) for row in due))
 
     async def _attempt(self, job: Job, row: dict, keys: list[str]) -> None:
+        """One attempt, recorded before it is sent (the runtime's output gate holds the request until the
+        record is stored), so an attempt cut short by a restart is listed and counted, and retried."""
         started = time.time()
+        attempts = row["attempts"] + 1
+        self._rows("INSERT OR REPLACE INTO webhook_attempts (delivery_id, n, at, status_code, error, ms)"
+                   " VALUES (?, ?, ?, NULL, ?, NULL)", row["id"], attempts, started, INTERRUPTED)
+        self._rows("UPDATE webhook_deliveries SET attempts = ?, next_at = ? WHERE id = ?", attempts,
+                   webhooks.next_attempt_at(row["created_at"], attempts, started, self.policy)
+                   or started + self.policy.timeout_s, row["id"])
         status, error = None, None
         try:
             if not keys:
@@ -93,10 +102,8 @@ class WebhookOutbox:
         except Exception as e:  # network error, timeout, refused URL: a failed attempt
             error = f"{type(e).__name__}: {e}"[:300]
         finished = time.time()
-        attempts = row["attempts"] + 1
-        self._rows("INSERT OR REPLACE INTO webhook_attempts (delivery_id, n, at, status_code, error, ms)"
-                   " VALUES (?, ?, ?, ?, ?, ?)", row["id"], attempts, started, status, error,
-                   round((finished - started) * 1000, 1))
+        self._rows("UPDATE webhook_attempts SET status_code = ?, error = ?, ms = ? WHERE delivery_id = ? AND n = ?",
+                   status, error, round((finished - started) * 1000, 1), row["id"], attempts)
         retry_at = None
         if error is None:
             self._rows("UPDATE webhook_deliveries SET status = 'delivered', attempts = ?, next_at = NULL,"
