@@ -13,7 +13,8 @@ def test_wrangler_deploy_dry_run(tmp_path):
 
 def test_production_config_has_no_local_only_settings():
     text = (ROOT / "wrangler.toml").read_text()
-    for local_only in ("python_workers_development", "experimental_s3_credentials", "queues.consumers"):
+    for local_only in ("python_workers_development", "experimental_s3_credentials", "queues.consumers",
+                       "WEBHOOK_ALLOW_LOOPBACK"):
         assert local_only not in text
 
 
