@@ -17,7 +17,8 @@ test-unit: setup
 	@$(PY) -m pytest -q tests/unit
 
 bench: setup
-	@for b in create_latency overlay_vs_transcode checkpoint_overhead upscale_stage; do $(PY) -m bench.$$b; done
+	@for b in create_latency jwt_verify webhook_latency retention_sweep overlay_vs_transcode checkpoint_overhead \
+	  upscale_stage; do $(PY) -m bench.$$b; done
 
 deploy-check: setup
 	@$(PY) -c "from scripts.localstack import wrangler; wrangler('deploy', '--dry-run', '--outdir', '.cache/deploy-dry-run')"

@@ -4,7 +4,8 @@
 # One-time steps are skipped when their resource exists: D1 `gpu-export` (its id goes into
 # wrangler.toml if that still holds the all-zero placeholder), the R2 bucket, the queues `gpu-jobs` and
 # `gpu-jobs-dlq`, the HTTP pull consumer, the Worker's secrets. Every time: the R2 CORS rules
-# (cors.json, its origins replaced by $PAGE_ORIGIN), D1 migrations, `wrangler deploy`.
+# (cors.json, its origins replaced by $PAGE_ORIGIN), the R2 lifecycle rules (the retention backstop),
+# D1 migrations, `wrangler deploy`.
 #
 #   scripts/deploy.sh [--dry-run]   (--dry-run or DRY_RUN=1: print the commands; nothing changes on
 #                                    Cloudflare or in wrangler.toml)
@@ -15,6 +16,7 @@
 #   PAGE_ORIGIN              origin(s) of the page, comma-separated, for the R2 CORS rules (PUT/GET,
 #                            ETag exposed); default: the origins in cors.json
 #   AUTH_SECRET, WORKER_SECRET           set them, or they are generated when the Worker has none
+#   JWT_HS256_SECRET, METRICS_TOKEN      optional secrets (HS256 sign-in, GET /metrics), put when set
 #   R2_ACCESS_KEY_ID, R2_SECRET_ACCESS_KEY  an R2 API token (Object Read & Write on the bucket); needed
 #                            the first time (Cloudflare dashboard: R2 > Manage API tokens)
 #   GPU_WORKER_QUEUE_TOKEN   optional: an API token with Queues Edit, for the pods' env file
@@ -134,6 +136,21 @@ elif grep -q '"https://export\.example\.com"' cors.json; then
   log "warning: R2 CORS left as it is: set PAGE_ORIGIN=https://<your page's host> (or edit cors.json)"
 fi
 [ -z "$CORS" ] || run wrangler r2 bucket cors set "$BUCKET" --file "$CORS" --force
+# Lifecycle rules: the backstop behind the Worker's retention sweep (README "Retention"), a week later
+# than its TTLs in wrangler.toml, so they only act when the sweep has not run.
+"$PY" -c 'import json, math, sys, tomllib
+v = tomllib.load(open("wrangler.toml", "rb"))["vars"]
+day = 86400
+def days(name, extra):
+    return (math.ceil(float(v[name]) / day) + extra) * day
+def rule(id_, prefix, action, max_age):
+    return {"id": id_, "enabled": True, "conditions": {"prefix": prefix}, action: {"condition": {"type": "Age", "maxAge": max_age}}}
+rules = [rule("abort-abandoned-multipart-uploads", "", "abortMultipartUploadsTransition", days("MULTIPART_TTL_S", 1)),
+         rule("expire-uploads", "videos/raw/", "deleteObjectsTransition", days("UPLOAD_TTL_S", 7)),
+         rule("expire-outputs", "videos/output/", "deleteObjectsTransition", days("OUTPUT_TTL_S", 7)),
+         rule("expire-checkpoints", "checkpoints/", "deleteObjectsTransition", 30 * day)]
+json.dump({"rules": rules}, open(sys.argv[1], "w"), indent=2)' "$OUT/lifecycle.json"
+run wrangler r2 bucket lifecycle set "$BUCKET" --file "$OUT/lifecycle.json" --force
 
 # ---------------------------------------------------------------- Queues
 for q in "$QUEUE" "$DLQ"; do
@@ -171,6 +188,10 @@ for name in AUTH_SECRET WORKER_SECRET R2_ACCESS_KEY_ID R2_SECRET_ACCESS_KEY; do
     die "$name is not set on the Worker: create an R2 API token (Object Read & Write on $BUCKET) and export $name"
   fi
   KNOWN[$name]=$value
+done
+# Optional: HS256 sign-in's shared secret and the /metrics bearer token, set when exported.
+for name in JWT_HS256_SECRET METRICS_TOKEN; do
+  [ -z "${!name:-}" ] || put_secret "$name" "${!name}"
 done
 
 # ---------------------------------------------------------------- Worker

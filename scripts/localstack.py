@@ -246,7 +246,9 @@ def main() -> None:
             done = demo["status"] == "complete"
             print(f"  demo export {demo['job_id']}: {demo['status']}"
                   + ("" if done else f" ({demo['error'] or 'not finished yet; it may still complete'})"), flush=True)
-            print(f"\n  Demo user:    {demo['link']}\n  Demo token:   {demo['token']}\n", flush=True)
+            print(f"\n  Demo user:    {demo['link']}\n  Demo token:   {demo['token']}\n"
+                  f"  (the page asks you to confirm the demo account, {demo['token'].split('.')[1]}, before it"
+                  " signs in with the link's token)\n", flush=True)
         print("Ctrl-C stops wrangler dev and the GPU worker.", flush=True)
         reported = False
         while stack.proc.poll() is None:

@@ -78,6 +78,7 @@ const ops = {
   },
   async text({ selector, timeout }) { return page.locator(selector).first().innerText({ timeout }); },
   async evaluate({ expression }) { return page.evaluate(expression); },
+  async frameText({ frame, selector, timeout }) { return page.frameLocator(frame).locator(selector).first().innerText({ timeout }); },
   async screenshot({ path, fullPage = true }) { await page.screenshot({ path, fullPage }); },
   async download({ selector, path, timeout }) {
     const [download] = await Promise.all([page.waitForEvent('download', { timeout }), page.locator(selector).click({ timeout })]);

@@ -55,6 +55,14 @@ match args:
             fail("The CORS configuration file must contain a 'rules' array")
         state["buckets"][name]["cors"] = rules
         save_and_exit()
+    case ["r2", "bucket", "lifecycle", "set", name, "--file", path, "--force"]:
+        if name not in state["buckets"]:
+            fail("The specified bucket does not exist.")
+        rules = json.loads(Path(path).read_text())
+        if "rules" not in rules:
+            fail("The lifecycle configuration file must contain a 'rules' array.")
+        state["buckets"][name]["lifecycle"] = rules
+        save_and_exit()
     case ["queues", "info", name]:
         q = state["queues"].get(name)
         if q is None:

@@ -52,6 +52,7 @@ def test_dry_run_prints_the_whole_first_time_sequence():
         "wrangler d1 create gpu-export",
         "sed -i",
         "wrangler r2 bucket create gpu-export-videos",
+        "wrangler r2 bucket lifecycle set gpu-export-videos --file .cache/deploy/lifecycle.json --force",
         "wrangler queues create gpu-jobs",
         "wrangler queues create gpu-jobs-dlq",
         "wrangler queues consumer http add gpu-jobs --message-retries 5 --dead-letter-queue gpu-jobs-dlq",
@@ -122,7 +123,8 @@ def sandbox(tmp_path):
 
 def deploy(root: Path, **extra) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k not in ("AUTH_SECRET", "WORKER_SECRET", "R2_ACCESS_KEY_ID",
-                                                            "R2_SECRET_ACCESS_KEY", "PAGE_ORIGIN", "DRY_RUN")}
+                                                            "R2_SECRET_ACCESS_KEY", "PAGE_ORIGIN", "DRY_RUN",
+                                                            "JWT_HS256_SECRET", "METRICS_TOKEN")}
     env.update({"WRANGLER": str(root / "wrangler"), "FAKE_WRANGLER_STATE": str(root / "state.json"),
                 "PYTHON": sys.executable, "CLOUDFLARE_ACCOUNT_ID": "0123abcd", **extra})
     return subprocess.run(["bash", "scripts/deploy.sh"], cwd=root, env=env, capture_output=True, text=True, timeout=60)
@@ -137,6 +139,12 @@ def test_first_run_creates_everything_and_the_second_changes_nothing(sandbox):
     cors = state["buckets"]["gpu-export-videos"]["cors"]["rules"][0]
     assert cors["allowed"]["origins"] == ["https://export.test"]
     assert set(cors["allowed"]["methods"]) >= {"PUT", "GET"} and cors["exposeHeaders"] == ["ETag"]
+    lifecycle = {r["id"]: r for r in state["buckets"]["gpu-export-videos"]["lifecycle"]["rules"]}
+    assert lifecycle["abort-abandoned-multipart-uploads"]["abortMultipartUploadsTransition"]["condition"] == {
+        "type": "Age", "maxAge": 2 * 86400}
+    assert lifecycle["expire-uploads"]["conditions"]["prefix"] == "videos/raw/"
+    assert lifecycle["expire-uploads"]["deleteObjectsTransition"]["condition"]["maxAge"] == 14 * 86400
+    assert lifecycle["expire-outputs"]["deleteObjectsTransition"]["condition"]["maxAge"] == 37 * 86400
     assert set(state["queues"]) == {"gpu-jobs", "gpu-jobs-dlq"}
     assert state["queues"]["gpu-jobs"]["consumers"] == [
         {"type": "http_pull", "--message-retries": "5", "--dead-letter-queue": "gpu-jobs-dlq"}]

@@ -26,6 +26,7 @@ def test_production_config_has_no_local_only_settings():
     assert not [bucket["binding"] for bucket in prod["r2_buckets"] if "local_dev" in bucket]
     settings = Settings.from_env(SimpleNamespace(**prod["vars"]))
     assert not settings.allow_anonymous and not settings.local_pull_queue
+    assert "WEBHOOK_ALLOW_LOOPBACK" not in prod["vars"], "loopback webhooks are for local tests only"
 
 
 def test_local_config_adds_the_push_consumer_and_s3_credentials(tmp_path):

@@ -116,3 +116,13 @@ def test_a_heartbeat_is_answered_with_the_job_s_status_only():
     with pytest.raises(Rejected) as e:
         js.heartbeat(job, "L1", 103.0)
     assert e.value.status == 409
+
+
+def test_a_lease_taken_back_is_flagged_for_the_lease_expiry_metric():
+    job = processing()
+    assert not js.expire_lease(job, 105.0, POLICY).lease_expired  # alive
+    assert js.expire_lease(job, 111.0, POLICY).lease_expired
+    job = processing()
+    assert js.claim(job, "pod-b", "L2", 111.0, POLICY).lease_expired  # another pod takes an expired lease
+    assert not js.claim(js.new_job("j2", "u", {"type": "overlay"}, 0.0), "pod-a", "L9", 1.0, POLICY).lease_expired
+    assert not js.heartbeat(job, "L2", 112.0).lease_expired

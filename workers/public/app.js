@@ -1,6 +1,8 @@
 // The export page: upload a video straight to R2, describe an export, follow every job live.
 // Plain ES module, no build step. Talks only to the API described in the README.
 
+import { authHeaders, config as deploymentConfig, renewSignIn, signIn as obtainSignIn } from './signin.js';
+
 const $ = (selector, root = document) => root.querySelector(selector);
 const $$ = (selector, root = document) => [...root.querySelectorAll(selector)];
 
@@ -90,11 +92,7 @@ class ApiError extends Error {
   }
 }
 
-const session = { token: null, userId: null };
-
-function userOfToken(token) {
-  return (token || '').split('.')[1] || null;  // tokens read "u1.<user id>.<mac>"
-}
+const session = { userId: null };
 
 async function errorOf(response) {
   let body = {};
@@ -102,26 +100,17 @@ async function errorOf(response) {
   return new ApiError(response.status, body.error, body.reason || response.statusText);
 }
 
-/** A demo link (`make dev` prints one): #token=<token>[&video=<key>&name=<file name>&size=<bytes>]. */
-function adoptLink() {
-  const link = new URLSearchParams(location.hash.slice(1));
-  if (!link.get('token')) return null;
-  localStorage.setItem('exportToken', link.get('token'));
-  history.replaceState(null, '', location.pathname + location.search);
-  const key = link.get('video');
+/** A demo link (`make dev` prints one) may also name a video: #token=<token>&video=<key>&name=<file
+ * name>&size=<bytes>. signin.js adopts the token only once the person confirms the account. */
+function sharedVideo(link) {
+  const key = link?.get('video');
   return key ? { key, name: link.get('name') || key.split('/').pop(), size: Number(link.get('size')) || 0 } : null;
 }
 
 async function signIn({ fresh = false } = {}) {
-  session.token = fresh ? null : localStorage.getItem('exportToken');
-  if (!session.token) {
-    const r = await fetch('/api/auth/anonymous', { method: 'POST' });
-    if (!r.ok) throw await errorOf(r);
-    session.token = (await r.json()).token;
-    localStorage.setItem('exportToken', session.token);
-  }
-  session.userId = userOfToken(session.token);
-  $('#whoami').textContent = `Signed in as ${session.userId} (anonymous, this browser)`;
+  const signedIn = await (fresh ? renewSignIn() : obtainSignIn());
+  session.userId = signedIn.userId;
+  return signedIn;
 }
 
 async function api(path, { method = 'GET', body, headers = {} } = {}, retried = false) {
@@ -130,7 +119,7 @@ async function api(path, { method = 'GET', body, headers = {} } = {}, retried = 
     response = await fetch(path, {
       method,
       headers: {
-        authorization: `Bearer ${session.token}`,
+        ...authHeaders(),
         ...(body === undefined ? {} : { 'content-type': 'application/json' }),
         ...headers,
       },
@@ -140,7 +129,7 @@ async function api(path, { method = 'GET', body, headers = {} } = {}, retried = 
     throw new ApiError(0, 'network', 'the server cannot be reached; check your connection');
   }
   if (response.status === 401 && !retried) {
-    // A token from another deployment (or a restarted local stack): start over as a new user.
+    // An expired token, or one from another deployment (or a restarted local stack): sign in again.
     await signIn({ fresh: true });
     library.load();
     return api(path, { method, body, headers }, true);
@@ -697,7 +686,7 @@ async function recover() {
 
 // The deployment's upload settings (GET /api/config); files over the threshold go up in parts.
 async function loadConfig() {
-  const config = await api('/api/config');
+  const config = await deploymentConfig();
   document.documentElement.dataset.multipartThreshold ||= String(config.multipart_threshold_bytes);
 }
 
@@ -713,11 +702,10 @@ async function start() {
   $('#advanced').addEventListener('toggle', (e) => { if (e.target.open && !$('#json').value) fillJson(); });
   showType(form().elements.type.value);
 
-  const shared = adoptLink();
   for (let attempt = 1; ; attempt += 1) {
     try {
+      const shared = sharedVideo((await signIn()).link);
       await loadConfig();
-      await signIn();
       library.load();
       if (shared) library.add(shared);
       await loadJobs();

@@ -192,6 +192,44 @@ JobSpec = Annotated[Union[OverlayJob, FramingJob, MultiClipJob], Field(discrimin
 JOB_SPEC = TypeAdapter(JobSpec)
 
 
+# ---------------------------------------------------------------- creating a job: the spec and its webhook
+
+WebhookEvent = Literal["completed", "failed", "cancelled", "progress"]
+MAX_WEBHOOK_URL_CHARS = 2000
+
+
+class WebhookRequest(Strict):
+    """Signed notifications of the job's events (Standard Webhooks), sent to webhook_url; by default for
+    completed, failed and cancelled."""
+
+    webhook_url: Optional[str] = Field(default=None, min_length=1, max_length=MAX_WEBHOOK_URL_CHARS)
+    webhook_events: Optional[list[WebhookEvent]] = Field(default=None, min_length=1, max_length=4)
+
+
+class OverlayJobRequest(OverlayJob, WebhookRequest):
+    pass
+
+
+class FramingJobRequest(FramingJob, WebhookRequest):
+    pass
+
+
+class MultiClipJobRequest(MultiClipJob, WebhookRequest):
+    pass
+
+
+# The body of POST /api/jobs: a job spec, and optionally where to send its webhooks.
+CreateJob = Annotated[Union[OverlayJobRequest, FramingJobRequest, MultiClipJobRequest], Field(discriminator="type")]
+CREATE_JOB = TypeAdapter(CreateJob)
+
+
+def spec_and_webhook(request) -> tuple[dict, WebhookRequest]:
+    """A validated POST /api/jobs body as (the job spec, as JSON, for the job and its pods; its webhook)."""
+    webhook_fields = set(WebhookRequest.model_fields)
+    return (request.model_dump(mode="json", exclude=webhook_fields),
+            WebhookRequest(**{k: getattr(request, k) for k in webhook_fields}))
+
+
 def input_keys(spec) -> list[str]:
     """Every R2 object a job reads."""
     return spec.input_keys if isinstance(spec, MultiClipJob) else [spec.input_video_key]
@@ -546,9 +584,49 @@ class JobEvent(Answer):
 
 
 class ServiceConfig(Answer):
+    """What a client needs to know before it uploads or signs in (no secrets)."""
+
     max_upload_bytes: int
     multipart_threshold_bytes: int = Field(description="files larger than this upload in parts (multipart)")
     allow_anonymous: bool = Field(description="whether POST /api/auth/anonymous gives accounts")
+    signin_url: Optional[str] = Field(description="where the page sends a person to sign in (None: not set)")
+    embed_origins: list[str] = Field(description="embedding pages that may hand the page a token (postMessage)")
+    token_header: str = Field(description="the header a signed-in request carries its token in")
+
+
+class Account(Answer):
+    user_id: str
+    name: str
+    anonymous: bool
+
+
+class WebhookSecret(Answer):
+    secret: str = Field(description="whsec_<base64 key>: shown once")
+    previous_secret_valid_until: Optional[str]
+    note: str
+
+
+class WebhookAttempt(Answer):
+    n: int
+    at: Optional[str]
+    status_code: Optional[int]
+    error: Optional[str]
+    duration_ms: Optional[float]
+
+
+class WebhookDelivery(Answer):
+    webhook_id: str = Field(description="the webhook-id header: the same on every attempt")
+    event: WebhookEvent
+    status: str
+    created_at: Optional[str]
+    delivered_at: Optional[str]
+    next_attempt_at: Optional[str]
+    attempts: list[WebhookAttempt]
+
+
+class WebhookDeliveries(Answer):
+    webhook: Optional[dict]
+    deliveries: list[WebhookDelivery]
 
 
 class PodReply(Answer):

@@ -8,20 +8,17 @@ import json
 import uuid
 from urllib.parse import quote
 
-from controlplane import auth, bindings, job_state
+from controlplane import api_webhooks, auth, bindings, identity, job_state, retention
 from controlplane.http import Call, HttpError, not_found, validate
 from controlplane.job_state import STATUSES
 from controlplane.store import MAX_PAGE, Store
 from controlplane.uploads import presign_download
-from jobspec import JOB_SPEC, UPLOAD_PREFIX, MarkSeenRequest, QueueMessage, input_keys
+from jobspec import CREATE_JOB, UPLOAD_PREFIX, MarkSeenRequest, QueueMessage, input_keys, spec_and_webhook
 
 
 
-def user_of(call: Call) -> str:
-    try:
-        return auth.user_from_token(call.settings.auth_secret, call.header("authorization"))
-    except auth.Unauthorized as e:
-        raise HttpError(401, "unauthorized", str(e), {"www-authenticate": "Bearer"}) from None
+async def user_of(call: Call) -> str:
+    return await identity.user_of(call)
 
 
 def store_of(call: Call) -> Store:
@@ -103,9 +100,11 @@ async def _estimated_wait(call: Call) -> float | None:
 
 
 async def create_job(call: Call):
-    user_id = user_of(call)
+    user_id = await user_of(call)
     data = call.json()
-    spec = validate(JOB_SPEC, data)
+    request = validate(CREATE_JOB, data)
+    spec, webhook_request = spec_and_webhook(request)
+    webhook = await api_webhooks.subscription(call, user_id, webhook_request)
     store = store_of(call)
     idem_key = call.header("idempotency-key")
     if idem_key is not None and not 1 <= len(idem_key) <= 200:
@@ -113,9 +112,10 @@ async def create_job(call: Call):
     sha = _request_sha(data)
     if idem_key and (replayed := await _replay(call, store, user_id, idem_key, sha)):
         return replayed
-    await _check_inputs(call, user_id, spec)
+    await _check_inputs(call, user_id, request)
 
-    job = job_state.new_job(uuid.uuid4().hex, user_id, spec.model_dump(mode="json"), call.now)
+    job = job_state.new_job(uuid.uuid4().hex, user_id, spec, call.now)
+    job.webhook = webhook
     try:
         await store.insert(job, (idem_key, sha) if idem_key else None)
     except Exception:
@@ -138,12 +138,12 @@ async def create_job(call: Call):
 
 
 async def get_job(call: Call):
-    user_id = user_of(call)
+    user_id = await user_of(call)
     return 200, await do_call(call, call.params["job_id"], "snapshot", user_id)
 
 
 async def list_jobs(call: Call):
-    user_id = user_of(call)
+    user_id = await user_of(call)
     statuses = [s for s in (call.query_one("status") or "").split(",") if s]
     if bad := [s for s in statuses if s not in STATUSES]:
         raise HttpError(400, "bad_status", f"unknown status {bad[0]!r}; use one of {', '.join(STATUSES)}")
@@ -161,7 +161,7 @@ async def list_jobs(call: Call):
 
 
 async def _user_action(call: Call, action: str):
-    user_id = user_of(call)
+    user_id = await user_of(call)
     return 200, await do_call(call, call.params["job_id"], "user_action", action, user_id)
 
 
@@ -174,12 +174,13 @@ async def retry_job(call: Call):
 
 
 async def download(call: Call):
-    user_id = user_of(call)
+    user_id = await user_of(call)
     job = await store_of(call).owned_job(user_id, call.params["job_id"])
     if job is None:
         raise not_found()
     if job.status != "complete" or not job.output_key:
         raise HttpError(409, "not_ready", f"the export is not ready (job is {job.status})")
+    retention.check_not_expired(job, call.now)
     url, expires_at = presign_download(call, job.output_key, f"export-{job.job_id}.mp4")
     if call.query_one("redirect") == "1":
         return bindings.redirect(url)
@@ -190,7 +191,7 @@ async def download(call: Call):
 
 
 async def active_exports(call: Call):
-    user_id = user_of(call)
+    user_id = await user_of(call)
     jobs = await store_of(call).active(user_id)
     views = [job_state.view(j) for j in jobs]
     return 200, {
@@ -200,7 +201,7 @@ async def active_exports(call: Call):
 
 
 async def mark_seen(call: Call):
-    user_id = user_of(call)
+    user_id = await user_of(call)
     req = validate(MarkSeenRequest, call.json())
     return 200, {"marked": await store_of(call).mark_seen(user_id, req.job_ids, call.now)}
 
@@ -209,7 +210,7 @@ async def mark_seen(call: Call):
 
 
 async def ws_ticket(call: Call):
-    user_id = user_of(call)
+    user_id = await user_of(call)
     await do_call(call, call.params["job_id"], "snapshot", user_id)  # 404 unless the user's job
     url, expires_at = socket_url(call, user_id, call.params["job_id"])
     return 200, {"websocket_url": url, "expires_at": expires_at}

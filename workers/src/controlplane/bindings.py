@@ -86,23 +86,41 @@ async def r2_complete_multipart(bucket, key: str, upload_id: str, parts: list[di
     return int(obj.size), to_py(obj.customMetadata) or {}
 
 
-async def r2_delete(bucket, key: str) -> None:
-    await bucket.delete(key)
-
-
 async def r2_abort_multipart(bucket, key: str, upload_id: str) -> None:
     await bucket.resumeMultipartUpload(key, upload_id).abort()
 
 
-def message_timestamp_ms(message) -> int:
-    """A queue message's timestamp in ms. The vendored SDK hands it over as a Python datetime (naive,
-    in the runtime's UTC); the runtime's own module gave the JS Date."""
-    ts = message.timestamp
+def epoch_ms(ts) -> int:
+    """A runtime timestamp in ms: a JS Date, or the Python datetime (naive, in the runtime's UTC) the
+    vendored SDK converts some of them to."""
     if hasattr(ts, "getTime"):
         return int(ts.getTime())
     if ts.tzinfo is None:
         ts = ts.replace(tzinfo=timezone.utc)
     return int(ts.timestamp() * 1000)
+
+
+def message_timestamp_ms(message) -> int:
+    """A queue message's timestamp in ms (the vendored SDK hands it over as a datetime)."""
+    return epoch_ms(message.timestamp)
+
+
+async def r2_objects(bucket, prefix: str):
+    """Every object under prefix, as {"key", "size", "uploaded_ms"}, a page (1000) at a time."""
+    cursor = None
+    while True:
+        options = {"prefix": prefix, "limit": 1000, **({"cursor": cursor} if cursor else {})}
+        page = await bucket.list(js_object(options))
+        for obj in page.objects:
+            yield {"key": str(obj.key), "size": int(obj.size), "uploaded_ms": epoch_ms(obj.uploaded)}
+        if not page.truncated:
+            return
+        cursor = page.cursor
+
+
+async def r2_delete(bucket, keys: list[str]) -> None:
+    for i in range(0, len(keys), 1000):  # the binding deletes up to 1000 keys per call
+        await bucket.delete(to_js(keys[i:i + 1000]))
 
 
 async def queue_send(queue, body: dict, delay_s: float = 0) -> None:
@@ -119,6 +137,10 @@ async def queue_send(queue, body: dict, delay_s: float = 0) -> None:
 def json_response(data, status: int = 200, headers: dict | None = None) -> Response:
     return Response(json.dumps(data), status=status,
                     headers={"content-type": "application/json", "cache-control": "no-store", **(headers or {})})
+
+
+def text_response(text: str, content_type: str, status: int = 200) -> Response:
+    return Response(text, status=status, headers={"content-type": content_type, "cache-control": "no-store"})
 
 
 def redirect(url: str) -> Response:
@@ -165,3 +187,51 @@ def with_headers(request, extra: dict):
     for name, value in extra.items():
         headers.set(name, value)
     return Request.new(js_request, js_object({"headers": headers}))
+
+
+# ------------------------------------------------------------------ WebCrypto (JWT signatures)
+
+# importKey and verify parameters per JWS algorithm. ECDSA signatures in a JWS are r||s (64 bytes for
+# P-256), which is the form WebCrypto verifies.
+_IMPORT_PARAMS = {"RS256": {"name": "RSASSA-PKCS1-v1_5", "hash": "SHA-256"},
+                  "ES256": {"name": "ECDSA", "namedCurve": "P-256"}}
+_VERIFY_PARAMS = {"RS256": {"name": "RSASSA-PKCS1-v1_5"}, "ES256": {"name": "ECDSA", "hash": "SHA-256"}}
+
+
+async def import_public_key(jwk: dict, alg: str):
+    from js import crypto
+
+    return await crypto.subtle.importKey("jwk", js_object(jwk), js_object(_IMPORT_PARAMS[alg]), False,
+                                         to_js(["verify"]))
+
+
+async def verify_signature(key, alg: str, signature: bytes, data: bytes) -> bool:
+    from js import crypto
+
+    return bool(await crypto.subtle.verify(js_object(_VERIFY_PARAMS[alg]), key, to_js(signature), to_js(data)))
+
+
+# ------------------------------------------------------------------ outbound HTTP
+
+
+async def fetch_json(url: str, timeout_s: float = 10) -> dict:
+    from js import AbortSignal, fetch
+
+    response = await fetch(url, js_object({"headers": {"accept": "application/json"},
+                                           "signal": AbortSignal.timeout(int(timeout_s * 1000))}))
+    if not response.ok:
+        raise OSError(f"HTTP {response.status}")
+    return json.loads(await response.text())
+
+
+async def post(url: str, body: str, headers: dict, timeout_s: float) -> int:
+    """POST without following redirects (a 3xx is the answer); the status, or an exception (network
+    error, timeout) whose message says what happened."""
+    from js import AbortSignal, fetch
+
+    response = await fetch(url, js_object({"method": "POST", "body": body, "headers": headers, "redirect": "manual",
+                                           "signal": AbortSignal.timeout(int(timeout_s * 1000))}))
+    status = int(response.status)
+    if response.body is not None and response.body is not JS_NULL:
+        await response.body.cancel()
+    return status

@@ -62,6 +62,7 @@ class Call:
     now: float
     params: dict = field(default_factory=dict)
     raw: object = None  # the runtime's Request, for the WebSocket hand-over
+    user_id: str | None = None  # set once the caller is identified (request log)
 
     def json(self):
         return parse_json(self.body)
@@ -77,9 +78,9 @@ class Call:
 
 Handler = Callable[[Call], Awaitable[object]]
 
-# Who may call a route: a user's bearer token, a WebSocket ticket, a pod's signature, the queue's pull
-# token, or anyone (None).
-AUTH_KINDS = (None, "user", "ticket", "pod", "queue")
+# Who may call a route: a user's credential, a WebSocket ticket, a pod's signature, the queue's pull
+# token, the metrics token, or anyone (None).
+AUTH_KINDS = (None, "user", "ticket", "pod", "queue", "metrics")
 
 
 @dataclass(frozen=True)
@@ -112,13 +113,14 @@ class Router:
         self.routes.append(route)
         self._compiled.append((route.regex, route))
 
-    def match(self, method: str, path: str) -> tuple[Handler, dict]:
+    def match(self, method: str, path: str) -> tuple[Handler, dict, str]:
+        """(handler, path parameters, the route's pattern)."""
         allowed = []
         for regex, route in self._compiled:
             m = regex.match(path)
             if m:
                 if route.method == method:
-                    return route.handler, m.groupdict()
+                    return route.handler, m.groupdict(), route.pattern
                 allowed.append(route.method)
         if allowed:
             raise HttpError(405, "method_not_allowed", f"{method} not allowed here (allowed: {', '.join(allowed)})",

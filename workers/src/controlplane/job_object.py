@@ -20,10 +20,11 @@ import time
 from pydantic import ValidationError
 from workers import DurableObject
 
-from controlplane import bindings, job_state
+from controlplane import bindings, job_state, metrics, observability, retention
 from controlplane.job_state import Job, Outcome, Rejected
 from controlplane.settings import Settings
 from controlplane.store import Store
+from controlplane.webhook_outbox import WebhookOutbox
 from jobspec import POD_REPORTS, ClaimGrant, PodIdentity, QueueMessage, error_summary
 
 NONCE_TTL_S = 300
@@ -43,6 +44,7 @@ class ExportJobState(DurableObject):
         self.born = time.time()  # reported in pongs: shows when the object was rebuilt after hibernation
         self.settings = Settings.from_env(env)
         self.store = Store(bindings.D1(env.DB))
+        self.outbox = WebhookOutbox(ctx, bindings.D1(env.DB), self.settings.auth_secret, self.settings.webhooks)
 
     # ---------------------------------------------------------------- storage
 
@@ -102,6 +104,13 @@ class ExportJobState(DurableObject):
             await self.store.pod_seen(job.pod_id, job.job_id, now)
         return result
 
+    async def webhooks(self, user_id: str) -> str:
+        """The job's webhook deliveries and every attempt (GET /api/jobs/{id}/webhooks)."""
+        job = await self._load()
+        if job is None or job.user_id != user_id:
+            return reply(404, {"error": "not_found", "reason": "no such job"})
+        return reply(200, self.outbox.listing(job))
+
     async def user_action(self, action: str, user_id: str) -> str:
         """cancel or retry, by the job's owner (anyone else is told the job does not exist)."""
         now = time.time()
@@ -123,29 +132,39 @@ class ExportJobState(DurableObject):
         if job is None:
             return
         now = time.time()
-        await self._apply(job, job_state.on_alarm(job, now, self.settings.policy), now)
+        await self._apply(job, job_state.on_alarm(job, now, self.settings.policy), now, arm=False)
+        await self.outbox.deliver_due(job, time.time())
+        await self._arm_alarm(await self._load() or job)  # requests may have changed the job meanwhile
 
     # ---------------------------------------------------------------- effects
 
-    async def _apply(self, job: Job, outcome: Outcome, now: float) -> None:
+    async def _apply(self, job: Job, outcome: Outcome, now: float, arm: bool = True) -> None:
         if outcome.changed:
+            retention.stamp_expiry(job, self.settings.retention)
             await self._save(job)
+            self.outbox.enqueue(job, outcome.events, now)  # stored with the change; sent by the alarm only
+            print(observability.state_change_line(job, outcome.events, outcome.lease_expired))
             await self._mirror(job)
         for event in outcome.events:
             self._broadcast(job_state.published(event, job))
+        if outcome.lease_expired:
+            await metrics.count(self.store.d1, "lease_expiries")
         if outcome.dead_letter:
             await self.store.dead_letter(job, outcome.dead_letter, now)
         if outcome.requeue_delay_s is not None:
             message = QueueMessage(job_id=job.job_id, attempt=job.dispatches)
             await bindings.queue_send(self.env.GPU_QUEUE, message.model_dump(), outcome.requeue_delay_s)
-        await self._arm_alarm(job)
+        if arm:
+            await self._arm_alarm(job)
 
     async def _arm_alarm(self, job: Job) -> None:
         """While a pod holds the lease, an alarm is due no later than the lease could expire. A
         heartbeat does not move it: when it fires early, expire_lease finds the lease alive and the
         alarm is re-armed from the latest heartbeat (one alarm per lease period, not per heartbeat).
-        While the job is pending, the alarm re-sends its queue message if no pod claims it in time."""
-        at = job_state.next_alarm(job, self.settings.policy)
+        While the job is pending, the alarm re-sends its queue message if no pod claims it in time. It also
+        sends the webhook deliveries that are due (webhook_outbox.py)."""
+        due = [t for t in (job_state.next_alarm(job, self.settings.policy), self.outbox.next_due(job)) if t is not None]
+        at = min(due) if due else None
         current = bindings.to_py(await self.ctx.storage.getAlarm())
         if at is None:
             if current is not None:

@@ -81,6 +81,8 @@ class Job:
     error: Optional[str] = None
     gpu_seconds: float = 0.0
     seq: int = 0
+    webhook: Optional[dict] = None  # {"url", "events"}: deliveries are the DO's (webhook_outbox.py)
+    expires_at: Optional[float] = None  # when the output is deleted (retention.py)
 
     @property
     def terminal(self) -> bool:
@@ -104,6 +106,7 @@ class Outcome:
     dead_letter: Optional[str] = None
     reply: dict = field(default_factory=dict)
     changed: bool = True
+    lease_expired: bool = False  # the lease was taken back from a silent pod (counted for /metrics)
 
 
 class Rejected(Exception):
@@ -165,6 +168,7 @@ def view(job: Job) -> dict:
             "completed_at": iso(job.completed_at),
             "processing_seconds": processing_s,
         },
+        "expires_at": iso(job.expires_at),
     }
 
 
@@ -219,7 +223,8 @@ def _ignored(job: Job, why: str) -> Outcome:
 def claim(job: Job, pod_id: str, lease_id: str, now: float, policy: Policy) -> Outcome:
     if job.terminal:
         raise Rejected(409, "job_finished", f"job is {job.status}")
-    if job.status == "processing":
+    taken_back = job.status == "processing"
+    if taken_back:
         if not lease_expired(job, now, policy):
             raise Rejected(409, "already_leased", f"job is being rendered by pod {job.pod_id}")
         out = _requeue_or_fail(job, now, policy, "lease_expired", f"pod {job.pod_id} stopped sending heartbeats")
@@ -246,7 +251,7 @@ def claim(job: Job, pod_id: str, lease_id: str, now: float, policy: Policy) -> O
         "heartbeat_interval_s": policy.heartbeat_interval_s,
         "lease_timeout_s": policy.lease_timeout_s,
     }
-    return Outcome(events=[event], reply=reply)
+    return Outcome(events=[event], reply=reply, lease_expired=taken_back)
 
 
 def heartbeat(job: Job, lease_id: str, now: float) -> Outcome:
@@ -360,7 +365,9 @@ def expire_lease(job: Job, now: float, policy: Policy) -> Outcome:
     if not lease_expired(job, now, policy):
         return _ignored(job, "lease alive")
     silence = math.floor(now - (job.heartbeat_at or now))
-    return _requeue_or_fail(job, now, policy, "lease_expired", f"no heartbeat from pod {job.pod_id} for {silence} s")
+    out = _requeue_or_fail(job, now, policy, "lease_expired", f"no heartbeat from pod {job.pod_id} for {silence} s")
+    out.lease_expired = True
+    return out
 
 
 def cancel(job: Job, now: float) -> Outcome:

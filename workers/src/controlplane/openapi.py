@@ -17,13 +17,16 @@ REF = "#/components/schemas/{model}"
 TAGS = [("/api/videos", "uploads"), ("/api/jobs", "jobs"), ("/api/exports", "jobs"), ("/api/auth", "accounts"),
         ("/api/pod", "GPU pods"), ("/client", "queue (local development)")]
 SECURITY_SCHEMES = {
-    "user": {"type": "http", "scheme": "bearer",
-             "description": "a user's token: `Authorization: Bearer <token>`"},
+    "user": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+             "description": "a JSON Web Token from the host application's identity provider (or the header "
+                            "JWT_HEADER names, e.g. Cf-Access-Jwt-Assertion), or an anonymous token where "
+                            "ALLOW_ANONYMOUS: `Authorization: Bearer <token>`"},
     "ticket": {"type": "apiKey", "in": "query", "name": "ticket",
                "description": "a short-lived WebSocket ticket (browsers cannot set headers on a WebSocket)"},
     "pod": {"type": "apiKey", "in": "header", "name": "X-Pod-Signature",
             "description": "`t=<unix time>,n=<nonce>,s=<HMAC-SHA256>` over method, path, time, nonce and the "
                            "body's SHA-256, with WORKER_SECRET (jobspec.pod_signature); a nonce is accepted once"},
+    "metrics": {"type": "http", "scheme": "bearer", "description": "METRICS_TOKEN (GET /metrics only)"},
     "queue": {"type": "http", "scheme": "bearer",
               "description": "the queue's pull token (local development only: production pods pull from "
                              "Cloudflare's Queues API)"},

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import json
 
-from controlplane import api_jobs, api_pods, bindings, openapi, uploads
+from controlplane import api_jobs, api_pods, api_webhooks, bindings, identity, metrics, openapi, uploads
 from controlplane.api_jobs import user_of
 from controlplane.http import Call, Router
 from controlplane.queue_broker import LOCAL_QUEUE_ID
 from controlplane.store import MAX_PAGE, Store
 from jobspec import (
-    JOB_SPEC,
+    CREATE_JOB,
     POD_REPORTS,
     Aborted,
+    Account,
     ActiveExports,
     Answer,
     ClaimGrant,
@@ -35,12 +36,14 @@ from jobspec import (
     UploadDone,
     UploadGrant,
     UploadRequest,
+    WebhookDeliveries,
+    WebhookSecret,
 )
 
 
 def _as_user(handler):
     async def wrapped(call: Call):
-        return await handler(call, user_of(call))
+        return await handler(call, await user_of(call))
     return wrapped
 
 
@@ -58,7 +61,8 @@ async def config(call: Call):
     """What a client needs to know about this deployment before it uploads or signs in."""
     s = call.settings
     return 200, {"max_upload_bytes": s.max_upload_bytes, "multipart_threshold_bytes": s.multipart_threshold_bytes,
-                 "allow_anonymous": s.allow_anonymous}
+                 "allow_anonymous": s.allow_anonymous, "signin_url": s.signin_url or None,
+                 "embed_origins": list(s.embed_origins), "token_header": s.jwt.header}
 
 
 async def openapi_document(call: Call):
@@ -71,10 +75,14 @@ def build_router() -> Router:
     OpenAPI document is generated from this table (controlplane.openapi)."""
     r = Router()
     r.add("GET", "/health", health, auth=None, answers={200: Health})
+    r.add("GET", "/metrics", metrics.endpoint, auth="metrics", answers={200: None},
+          summary="counters and gauges in Prometheus text format")
     r.add("GET", "/api/config", config, auth=None, answers={200: ServiceConfig})
     r.add("GET", "/api/openapi.json", openapi_document, auth=None, answers={200: Answer})
     r.add("POST", "/api/auth/anonymous", api_jobs.anonymous_user, auth=None, answers={201: NewUser},
           summary="a new anonymous account and its token (local and demo deployments only)")
+    r.add("GET", "/api/auth/me", identity.whoami, answers={200: Account},
+          summary="the account a credential signs in as")
 
     r.add("POST", "/api/videos/upload-url", _as_user(uploads.upload_url), body=UploadRequest,
           answers={200: UploadGrant},
@@ -88,7 +96,7 @@ def build_router() -> Router:
     r.add("POST", "/api/videos/multipart/abort", _as_user(uploads.multipart_abort), body=MultipartAbortRequest,
           answers={200: Aborted}, summary="abort a multipart upload")
 
-    r.add("POST", "/api/jobs", api_jobs.create_job, body=JOB_SPEC, answers={202: CreatedJob, 200: CreatedJob},
+    r.add("POST", "/api/jobs", api_jobs.create_job, body=CREATE_JOB, answers={202: CreatedJob, 200: CreatedJob},
           summary="submit an export job (with an Idempotency-Key header, a retry returns the same job)")
     r.add("GET", "/api/jobs", api_jobs.list_jobs, answers={200: JobPage},
           query={"status": "only jobs with these statuses, comma-separated",
@@ -101,7 +109,11 @@ def build_router() -> Router:
           summary="retry a failed job (from its last checkpoint)")
     r.add("GET", "/api/jobs/{job_id}/download", api_jobs.download, answers={200: DownloadGrant, 302: None},
           query={"redirect": "1: answer with a redirect to the file instead of its URL"},
-          summary="a presigned GET of a finished export")
+          summary="a presigned GET of a finished export (410 once it has expired)")
+    r.add("GET", "/api/jobs/{job_id}/webhooks", api_webhooks.deliveries, answers={200: WebhookDeliveries},
+          summary="the job's webhook deliveries and every attempt")
+    r.add("POST", "/api/webhooks/secret", api_webhooks.rotate_secret, answers={201: WebhookSecret},
+          summary="a new webhook signing secret, shown once (the previous one keeps signing for 24 h)")
     r.add("POST", "/api/jobs/{job_id}/ws-ticket", api_jobs.ws_ticket, answers={200: SocketGrant},
           summary="a short-lived ticket for the job's WebSocket")
     r.add("GET", "/api/jobs/{job_id}/ws", api_jobs.ws_connect, auth="ticket", answers={101: None, 426: ErrorBody},

@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from controlplane.job_state import Policy
+from controlplane.jwt_auth import JwtConfig
+from controlplane.retention import RetentionPolicy
+from controlplane.webhooks import WebhookPolicy
 from controlplane.sigv4 import S3Credentials
 
 
@@ -29,6 +32,15 @@ class Settings:
     s3_endpoint: str
     s3: S3Credentials
     gpu_price_per_hour: float
+    # Sign-in (identity.py): JWTs from the host application's identity provider; how the page gets one.
+    jwt: JwtConfig
+    jwks_cache_s: float
+    jwks_min_refetch_s: float
+    signin_url: str
+    embed_origins: tuple[str, ...]
+    webhooks: WebhookPolicy
+    retention: RetentionPolicy
+    metrics_token: str
 
     @classmethod
     def from_env(cls, env) -> "Settings":
@@ -53,4 +65,22 @@ class Settings:
             s3_endpoint=_get(env, "R2_S3_ENDPOINT"),
             s3=S3Credentials(_get(env, "R2_ACCESS_KEY_ID"), _get(env, "R2_SECRET_ACCESS_KEY")),
             gpu_price_per_hour=float(_get(env, "GPU_PRICE_PER_HOUR", "0")),
+            jwt=JwtConfig(jwks_url=_get(env, "JWT_JWKS_URL"), hs256_secret=_get(env, "JWT_HS256_SECRET"),
+                          issuer=_get(env, "JWT_ISSUER"), audience=_get(env, "JWT_AUDIENCE"),
+                          leeway_s=float(_get(env, "JWT_LEEWAY_S", "60")),
+                          header=(_get(env, "JWT_HEADER") or "authorization").lower()),
+            jwks_cache_s=float(_get(env, "JWKS_CACHE_S", "600")),
+            jwks_min_refetch_s=float(_get(env, "JWKS_MIN_REFETCH_S", "30")),
+            signin_url=_get(env, "SIGNIN_URL"),
+            embed_origins=tuple(o.strip().rstrip("/") for o in _get(env, "EMBED_ORIGINS").split(",") if o.strip()),
+            webhooks=WebhookPolicy(retry_base_s=float(_get(env, "WEBHOOK_RETRY_BASE_S", "5")),
+                                   retry_max_s=float(_get(env, "WEBHOOK_RETRY_MAX_S", "21600")),
+                                   give_up_after_s=float(_get(env, "WEBHOOK_GIVE_UP_S", "86400")),
+                                   timeout_s=float(_get(env, "WEBHOOK_TIMEOUT_S", "10")),
+                                   rotation_overlap_s=float(_get(env, "WEBHOOK_ROTATION_OVERLAP_S", "86400")),
+                                   allow_loopback=_get(env, "WEBHOOK_ALLOW_LOOPBACK") == "true"),
+            retention=RetentionPolicy(upload_ttl_s=float(_get(env, "UPLOAD_TTL_S", str(7 * 86400))),
+                                      output_ttl_s=float(_get(env, "OUTPUT_TTL_S", str(30 * 86400))),
+                                      multipart_ttl_s=float(_get(env, "MULTIPART_TTL_S", "86400"))),
+            metrics_token=_get(env, "METRICS_TOKEN"),
         )

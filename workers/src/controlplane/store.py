@@ -11,7 +11,7 @@ from controlplane.job_state import STATUSES, Job
 
 MIRRORED = ("status", "progress", "frame", "total_frames", "fps", "eta_s", "checkpoint_frame", "attempts",
             "resume_count", "interruptions", "pod_id", "heartbeat_at", "output_key", "output_bytes", "error",
-            "gpu_seconds", "seq", "started_at", "completed_at", "updated_at")
+            "gpu_seconds", "seq", "started_at", "completed_at", "updated_at", "expires_at")
 IDEMPOTENCY_TTL_S = 24 * 3600
 MAX_PAGE = 100
 D1_MAX_PARAMS = 100  # D1 refuses a statement with more bound parameters ("too many SQL variables")

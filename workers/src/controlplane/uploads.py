@@ -13,7 +13,7 @@ import secrets
 from datetime import datetime, timezone
 from typing import get_args
 
-from controlplane import bindings
+from controlplane import bindings, retention
 from controlplane.http import Call, HttpError, validate
 from controlplane.sigv4 import expires_at, presign
 from jobspec import UPLOAD_PREFIX, MultipartAbortRequest, MultipartCompleteRequest, UploadRequest, VideoType
@@ -82,6 +82,7 @@ async def multipart_create(call: Call, user_id: str):
     req, key = _checked(call, user_id, call.settings.max_upload_bytes)
     upload_id = await bindings.r2_create_multipart(call.env.VIDEOS, key, req.content_type,
                                                    {DECLARED_SIZE: str(req.size_bytes)})
+    await retention.track_multipart(bindings.D1(call.env.DB), user_id, key, upload_id, call.now)
     parts = [{"part_number": n, "size_bytes": length,
               "url": _sign(call, "PUT", key, query={"partNumber": str(n), "uploadId": upload_id},
                            signed_headers={"content-length": str(length)})}
@@ -100,9 +101,10 @@ async def multipart_complete(call: Call, user_id: str):
         size, metadata = await bindings.r2_complete_multipart(call.env.VIDEOS, key, req.upload_id, parts)
     except Exception as e:
         raise HttpError(400, "multipart_failed", f"could not complete the upload: {e}") from None
+    await retention.untrack_multipart(bindings.D1(call.env.DB), req.upload_id)
     declared = int(metadata.get(DECLARED_SIZE, size))
     if size != declared:  # storage completes whatever subset of parts it is given
-        await bindings.r2_delete(call.env.VIDEOS, key)
+        await bindings.r2_delete(call.env.VIDEOS, [key])
         raise HttpError(400, "multipart_failed", f"the upload is incomplete: {size} of its {declared} bytes arrived "
                                                  f"(list every part); it was discarded, upload the file again")
     return 200, {"video_key": key, "size_bytes": size}
@@ -115,6 +117,7 @@ async def multipart_abort(call: Call, user_id: str):
         await bindings.r2_abort_multipart(call.env.VIDEOS, key, req.upload_id)
     except Exception as e:
         raise HttpError(400, "multipart_failed", f"could not abort the upload: {e}") from None
+    await retention.untrack_multipart(bindings.D1(call.env.DB), req.upload_id)
     return 200, {"aborted": True}
 
 

@@ -1,0 +1,56 @@
+"""What JWT sign-in costs per request, on a real local stack: GET /api/auth/me with an anonymous
+token (one HMAC, the baseline) and with HS256, RS256 and ES256 JWTs (ES/RS verified with WebCrypto,
+keys from a cached JWKS), interleaved so every kind sees the same load. Prints each kind's median and
+p90 and its median's ratio and difference to the baseline.
+
+usage: .venv/bin/python -m bench.jwt_verify [--requests 300]
+"""
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+from scripts.localstack import LocalStack
+from tests.idp import IdentityProvider
+
+
+def percentile(values, p):
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--requests", type=int, default=300)
+    args = ap.parse_args()
+    with IdentityProvider() as idp, tempfile.TemporaryDirectory() as tmp, \
+            LocalStack(persist_dir=Path(tmp), vars={**idp.vars(), "JWKS_MIN_REFETCH_S": "30"}) as stack:
+        tokens = {"anonymous (HMAC)": httpx.post(f"{stack.url}/api/auth/anonymous").json()["token"],
+                  "HS256": idp.token("bench", "HS256"), "RS256": idp.token("bench", "RS256"),
+                  "ES256": idp.token("bench", "ES256")}
+        times = {kind: [] for kind in tokens}
+        with httpx.Client(base_url=stack.url, timeout=30) as http:
+            for kind, token in tokens.items():  # warm: JWKS fetched, keys imported
+                for _ in range(5):
+                    assert http.get("/api/auth/me", headers={"authorization": f"Bearer {token}"}).status_code == 200
+            for _ in range(args.requests):
+                for kind, token in tokens.items():
+                    start = time.perf_counter()
+                    r = http.get("/api/auth/me", headers={"authorization": f"Bearer {token}"})
+                    times[kind].append((time.perf_counter() - start) * 1000)
+                    assert r.status_code == 200, r.text
+        base = statistics.median(times["anonymous (HMAC)"])
+        print(f"GET /api/auth/me, {args.requests} requests per kind, interleaved (JWKS fetches: {idp.jwks_requests})")
+        for kind, values in times.items():
+            med = statistics.median(values)
+            print(f"  {kind:18} median {med:6.2f} ms  p90 {percentile(values, 90):6.2f} ms  "
+                  f"ratio {med / base:4.2f}  +{med - base:5.2f} ms")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,60 @@
+"""Webhook delivery latency on a real local stack: from a pod's `complete` being answered to the
+receiver getting the signed delivery (the job's DO stores it with the state change and its alarm sends
+it). Prints p50, p90 and the worst of N jobs, next to the `complete` request's own time.
+
+usage: .venv/bin/python -m bench.webhook_latency [--jobs 30]
+"""
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+from gpu_worker.control import ControlPlane
+from scripts.localstack import LocalStack
+from tests.webhook_receiver import Receiver
+
+JOB = {"type": "overlay", "params": {"highlight_regions": [{"keyframes": [{"t": 0, "x": 0.5, "y": 0.5, "rx": 0.2, "ry": 0.2}]}]}}
+
+
+def percentile(values, p):
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--jobs", type=int, default=30)
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp, Receiver() as receiver, \
+            LocalStack(persist_dir=Path(tmp), vars={"WEBHOOK_ALLOW_LOOPBACK": "true"}) as stack:
+        token = httpx.post(f"{stack.url}/api/auth/anonymous").json()["token"]
+        http = httpx.Client(base_url=stack.url, timeout=30, headers={"authorization": f"Bearer {token}"})
+        http.post("/api/webhooks/secret").raise_for_status()
+        info = http.post("/api/videos/upload-url", json={"filename": "b.mp4", "content_type": "video/mp4",
+                                                          "size_bytes": 1000}).json()
+        httpx.put(info["upload_url"], content=b"b" * 1000, headers=info["headers"]).raise_for_status()
+        pod = ControlPlane(stack.url, stack.vars["WORKER_SECRET"], pod_id="bench-pod")
+        latency, complete_ms = [], []
+        for _ in range(args.jobs):
+            job = http.post("/api/jobs", json={**JOB, "input_video_key": info["video_key"],
+                                               "webhook_url": receiver.url}).json()
+            grant = pod.claim(job["job_id"], ["libx264"])
+            before = len(receiver.received)
+            start = time.time()
+            pod.report(job["job_id"], "complete", grant.lease_id, output_key=grant.output_key, frames=10, size_bytes=10)
+            answered = time.time()
+            got = receiver.wait_for(before + 1, 30)[-1]
+            complete_ms.append((answered - start) * 1000)
+            latency.append((got.at - answered) * 1000)
+        print(f"webhook delivery after `complete` was answered, {args.jobs} jobs: p50 {statistics.median(latency):.0f} ms,"
+              f" p90 {percentile(latency, 90):.0f} ms, worst {max(latency):.0f} ms"
+              f" (the `complete` request itself: p50 {statistics.median(complete_ms):.0f} ms)")
+
+
+if __name__ == "__main__":
+    main()

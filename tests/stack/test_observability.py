@@ -1,0 +1,92 @@
+"""Observability on the real stack: a JSON log line per request and per job state change (users only
+as a hash), GET /metrics in Prometheus text behind its token (parsed by prometheus_client), /health
+public and small."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
+from gpu_worker.control import ControlPlane
+from jobspec import ClaimGrant
+
+from .conftest import Api
+
+
+def log_lines(stack, since: int) -> list[dict]:
+    lines = []
+    for line in stack.log_path.read_bytes()[since:].decode(errors="replace").splitlines():
+        if line.startswith("{"):
+            try:
+                lines.append(json.loads(line))
+            except ValueError:
+                pass
+    return lines
+
+
+def wait_for_line(stack, since: int, match, timeout=10.0) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = [x for x in log_lines(stack, since) if match(x)]
+        if found:
+            return found[-1]
+        time.sleep(0.2)
+    raise AssertionError("no such log line; last lines: " + json.dumps(log_lines(stack, since)[-5:]))
+
+
+def scrape(stack) -> dict:
+    r = httpx.get(f"{stack.url}/metrics", headers={"authorization": f"Bearer {stack.vars['METRICS_TOKEN']}"})
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain; version=0.0.4"), r.text
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for f in text_string_to_metric_families(r.text) for s in f.samples}
+
+
+def test_one_json_line_per_request_and_per_state_change(prod_stack, identity_provider):
+    api = Api(prod_stack, identity_provider.token("observed-user", "HS256"))
+    job_id = api.create(api.upload(b"v" * 400)).json()["job_id"]
+    since = prod_stack.log_path.stat().st_size
+    api.job(job_id)
+    line = wait_for_line(prod_stack, since, lambda x: x.get("event") == "request" and x.get("job_id") == job_id)
+    assert line["route"] == "/api/jobs/{job_id}" and line["method"] == "GET" and line["status"] == 200
+    assert line["user"] == hashlib.sha256(b"observed-user").hexdigest()[:12] and isinstance(line["ms"], float)
+    assert "observed-user" not in prod_stack.log_path.read_text(errors="replace")[since:]
+
+    api.http.post(f"/api/jobs/{job_id}/cancel")
+    change = wait_for_line(prod_stack, since, lambda x: x.get("event") == "job_state" and x.get("job_id") == job_id)
+    assert change["status"] == "cancelled" and change["changes"] == ["cancelled"]
+
+    httpx.get(f"{prod_stack.url}/api/jobs/nope")
+    refused = wait_for_line(prod_stack, since, lambda x: x.get("event") == "request" and x.get("status") == 401)
+    assert refused["user"] is None
+
+
+def test_metrics_need_the_token(prod_stack):
+    assert httpx.get(f"{prod_stack.url}/metrics").status_code == 401
+    r = httpx.get(f"{prod_stack.url}/metrics", headers={"authorization": "Bearer wrong"})
+    assert r.status_code == 401 and r.json()["error"] == "unauthorized"
+
+
+def test_metrics_count_jobs_and_lease_expiries(prod_stack, identity_provider):
+    before = scrape(prod_stack)
+    api = Api(prod_stack, identity_provider.token("metrics-user", "HS256"))
+    job_id = api.create(api.upload(b"v" * 400)).json()["job_id"]
+    pod = ControlPlane(prod_stack.url, prod_stack.vars["WORKER_SECRET"], pod_id="silent-pod", attempts=2)
+    assert isinstance(pod.claim(job_id, ["libx264"]), ClaimGrant)
+    api.wait_status(job_id, ["pending"], timeout=15)  # LEASE_TIMEOUT_S=3: the alarm takes the lease back
+    after = scrape(prod_stack)
+    assert after[("export_lease_expiries_total", ())] == before[("export_lease_expiries_total", ())] + 1
+    assert after[("export_jobs", (("status", "pending"),))] >= 1
+    assert after[("export_queue_backlog", ())] == after[("export_jobs", (("status", "pending"),))]
+    for name in ("export_live_pods", "export_gpu_seconds_total", "export_webhook_attempts_total"):
+        assert (name, ()) in after
+    assert ("export_webhook_deliveries_total", (("result", "failed"),)) in after
+
+
+def test_health_stays_public_and_small(prod_stack):
+    r = httpx.get(f"{prod_stack.url}/health")
+    assert r.status_code == 200 and len(r.content) < 1024
+    assert {"ok", "queue_backlog", "by_status", "live_pods"} <= set(r.json())
