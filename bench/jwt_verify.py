@@ -14,7 +14,6 @@ from pathlib import Path
 
 import httpx
 
-ROOT = Path(__file__).resolve().parent.parent
 from scripts.localstack import LocalStack
 from tests.idp import IdentityProvider
 

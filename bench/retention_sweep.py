@@ -16,7 +16,6 @@ from pathlib import Path
 
 import httpx
 
-ROOT = Path(__file__).resolve().parent.parent
 from gpu_worker.storage import R2
 from scripts.gpu_worker_proc import r2_config
 from scripts.localstack import LocalStack, wrangler

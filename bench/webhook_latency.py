@@ -13,7 +13,6 @@ from pathlib import Path
 
 import httpx
 
-ROOT = Path(__file__).resolve().parent.parent
 from gpu_worker.control import ControlPlane
 from scripts.localstack import LocalStack
 from tests.webhook_receiver import Receiver

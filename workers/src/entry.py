@@ -50,7 +50,8 @@ class Default(WorkerEntrypoint):
 
     async def scheduled(self, controller, env=None, ctx=None):
         """The Cron Trigger (wrangler.toml [triggers]): the retention sweep."""
-        summary = await retention.sweep(self.env, Settings.from_env(self.env).retention, time.time())
+        summary = await retention.sweep(bindings.R2Bucket(self.env.VIDEOS), bindings.D1(self.env.DB),
+                                        Settings.from_env(self.env).retention, time.time())
         print(json.dumps({"event": "retention_sweep", "cron": str(getattr(controller, "cron", "")), **summary}))
 
     async def queue(self, batch, *_env_ctx):

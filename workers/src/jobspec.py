@@ -468,6 +468,8 @@ class JobView(Answer):
     error: Optional[str]
     output_ready: bool
     output_bytes: Optional[int]
+    expires_at: Optional[str] = Field(description="when the output is deleted (retention); a download after "
+                                                  "it is a 410")
     gpu_seconds: float
     seq: int
     timing: JobTiming

@@ -123,6 +123,22 @@ async def r2_delete(bucket, keys: list[str]) -> None:
         await bucket.delete(to_js(keys[i:i + 1000]))
 
 
+class R2Bucket:
+    """A bucket as the retention sweep lists and deletes it."""
+
+    def __init__(self, bucket):
+        self.bucket = bucket
+
+    def objects(self, prefix: str):
+        return r2_objects(self.bucket, prefix)
+
+    async def delete(self, keys: list[str]) -> None:
+        await r2_delete(self.bucket, keys)
+
+    async def abort_multipart(self, key: str, upload_id: str) -> None:
+        await r2_abort_multipart(self.bucket, key, upload_id)
+
+
 async def queue_send(queue, body: dict, delay_s: float = 0) -> None:
     # "text" keeps the body readable by HTTP pull consumers ("json" would arrive base64-encoded).
     options = {"contentType": "text"}

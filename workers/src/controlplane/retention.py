@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass
 from typing import Optional
 
-from controlplane import bindings, job_state, metrics
+from controlplane import job_state, metrics
 from controlplane.http import HttpError
 from controlplane.job_state import Job
 from jobspec import JOB_SPEC, UPLOAD_PREFIX, input_keys
@@ -80,13 +80,13 @@ async def _active_inputs(d1) -> set[str]:
     return keys
 
 
-async def _expire_uploads(env, d1, policy: RetentionPolicy, now: float) -> int:
+async def _expire_uploads(bucket, d1, policy: RetentionPolicy, now: float) -> int:
     keep = await _active_inputs(d1)
     cutoff_ms = (now - policy.upload_ttl_s) * 1000
-    doomed = [o["key"] async for o in bindings.r2_objects(env.VIDEOS, UPLOAD_PREFIX)
+    doomed = [o["key"] async for o in bucket.objects(UPLOAD_PREFIX)
               if o["uploaded_ms"] < cutoff_ms and o["key"] not in keep]
     doomed = doomed[:policy.batch]
-    await bindings.r2_delete(env.VIDEOS, doomed)
+    await bucket.delete(doomed)
     return len(doomed)
 
 
@@ -103,47 +103,47 @@ async def _statuses(d1, job_ids: list[str]) -> dict[str, str]:
     return found
 
 
-async def _delete_orphan_checkpoints(env, d1, policy: RetentionPolicy) -> int:
+async def _delete_orphan_checkpoints(bucket, d1, policy: RetentionPolicy) -> int:
     by_job: dict[str, list[str]] = {}
-    async for o in bindings.r2_objects(env.VIDEOS, CHECKPOINT_PREFIX):
+    async for o in bucket.objects(CHECKPOINT_PREFIX):
         if job_id := checkpoint_job(o["key"]):
             by_job.setdefault(job_id, []).append(o["key"])
     statuses = await _statuses(d1, list(by_job))
     doomed = [k for job_id, keys in by_job.items() if statuses.get(job_id) not in ACTIVE for k in keys]
     doomed = doomed[:policy.batch]
-    await bindings.r2_delete(env.VIDEOS, doomed)
+    await bucket.delete(doomed)
     return len(doomed)
 
 
-async def _expire_outputs(env, d1, policy: RetentionPolicy, now: float) -> int:
+async def _expire_outputs(bucket, d1, policy: RetentionPolicy, now: float) -> int:
     rows = await d1.all("SELECT id, output_key FROM jobs WHERE status = 'complete' AND expires_at <= ?"
                         " AND output_key IS NOT NULL AND output_deleted_at IS NULL LIMIT ?", now, policy.batch)
-    await bindings.r2_delete(env.VIDEOS, [r["output_key"] for r in rows])
+    await bucket.delete([r["output_key"] for r in rows])
     for part in _chunks([r["id"] for r in rows], D1_IN_CHUNK):
         await d1.run(f"UPDATE jobs SET output_deleted_at = ? WHERE id IN ({', '.join('?' * len(part))})", now, *part)
     return len(rows)
 
 
-async def _abort_abandoned_multipart(env, d1, policy: RetentionPolicy, now: float) -> int:
+async def _abort_abandoned_multipart(bucket, d1, policy: RetentionPolicy, now: float) -> int:
     rows = await d1.all("SELECT upload_id, key FROM multipart_uploads WHERE created_at < ? LIMIT ?",
                         now - policy.multipart_ttl_s, policy.batch)
     for row in rows:
         try:
-            await bindings.r2_abort_multipart(env.VIDEOS, row["key"], row["upload_id"])
+            await bucket.abort_multipart(row["key"], row["upload_id"])
         except Exception:
             pass  # completed or aborted already, or expired by R2 itself
         await untrack_multipart(d1, row["upload_id"])
     return len(rows)
 
 
-async def sweep(env, policy: RetentionPolicy, now: float) -> dict:
+async def sweep(bucket, d1, policy: RetentionPolicy, now: float) -> dict:
+    """One run over the bucket (bindings.R2Bucket) and D1 (bindings.D1)."""
     started = time.time()
-    d1 = bindings.D1(env.DB)
     done = {
-        "uploads_deleted": await _expire_uploads(env, d1, policy, now),
-        "outputs_deleted": await _expire_outputs(env, d1, policy, now),
-        "checkpoints_deleted": await _delete_orphan_checkpoints(env, d1, policy),
-        "multipart_aborted": await _abort_abandoned_multipart(env, d1, policy, now),
+        "uploads_deleted": await _expire_uploads(bucket, d1, policy, now),
+        "outputs_deleted": await _expire_outputs(bucket, d1, policy, now),
+        "checkpoints_deleted": await _delete_orphan_checkpoints(bucket, d1, policy),
+        "multipart_aborted": await _abort_abandoned_multipart(bucket, d1, policy, now),
     }
     for name, n in done.items():
         if n:
