@@ -228,6 +228,12 @@ class MultipartAbortRequest(Strict):
     _key = field_validator("key")(validate_input_key)
 
 
+class VideoViewRequest(Strict):
+    key: InputKey
+
+    _key = field_validator("key")(validate_input_key)
+
+
 class MarkSeenRequest(Strict):
     job_ids: list[str] = Field(min_length=1, max_length=200)
 

@@ -35,6 +35,7 @@ def build_router() -> Router:
     r.add("POST", "/api/videos/multipart", _as_user(uploads.multipart_create))
     r.add("POST", "/api/videos/multipart/complete", _as_user(uploads.multipart_complete))
     r.add("POST", "/api/videos/multipart/abort", _as_user(uploads.multipart_abort))
+    r.add("POST", "/api/videos/view-url", _as_user(uploads.view_url))
     r.add("POST", "/api/jobs", api_jobs.create_job)
     r.add("GET", "/api/jobs", api_jobs.list_jobs)
     r.add("GET", "/api/jobs/{job_id}", api_jobs.get_job)
