@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 
 const pub = new URL('../../workers/public/', import.meta.url);
 const { interpolate } = await import(new URL('keyframes.js', pub));
-const { applySpotlight } = await import(new URL('spotlight.js', pub));
+const { spotlightRgba, spotlightI420 } = await import(new URL('spotlight.js', pub));
 const { sourceRect, fitCrop, resizeCrop } = await import(new URL('framing.js', pub));
 const { setAt, moveTo, removeAt } = await import(new URL('tracks.js', pub));
 const { specOf, newProject, newClip, newRegion, reelLength, SpecProblem } = await import(new URL('project.js', pub));
@@ -14,9 +14,16 @@ const ops = {
   spotlight: ({ width, height, rgb, regions, t }) => {
     const data = new Uint8ClampedArray(width * height * 4);
     for (let i = 0; i < width * height; i += 1) data.set([...rgb.slice(3 * i, 3 * i + 3), 255], 4 * i);
-    const image = { width, height, data };
-    applySpotlight(image, regions, t);
+    spotlightRgba({ width, height, data }, regions, t);
     return [...data].filter((_, i) => i % 4 !== 3);
+  },
+  spotlightI420: ({ width, height, i420, regions, t }) => {
+    const data = Uint8Array.from(i420);
+    const plane = (offset, stride) => ({ data, offset, stride, pixelStride: 1 });
+    const quarter = (width * height) / 4;
+    spotlightI420({ y: plane(0, width), u: plane(width * height, width / 2), v: plane(width * height + quarter, width / 2) },
+      width, height, regions, t);
+    return [...data];
   },
   sourceRect: ({ crops, width, height }) => crops.map((c) => sourceRect(c, width, height)),
   fitCrop: ({ crops, aspect, width, height }) => crops.map((c) => fitCrop(c, aspect, width, height)),

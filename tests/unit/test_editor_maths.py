@@ -43,25 +43,42 @@ def test_interpolation_matches_the_worker():
         assert [pytest.approx(w, abs=1e-12) for w in worker] == ours
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
-def test_spotlight_pixels_match_the_worker(seed):
-    """Several regions with their own dim and feather, some reaching past the frame's edge."""
-    rng = random.Random(seed)
-    width, height = 64, 36
-    regions = [{"keyframes": [{"t": 0, "x": rng.random(), "y": rng.random(), "rx": rng.uniform(0.02, 0.6),
-                               "ry": rng.uniform(0.02, 0.6), "easing": "ease_in_out"},
-                              {"t": 2, "x": rng.random(), "y": rng.random(), "rx": rng.uniform(0.02, 0.6),
-                               "ry": rng.uniform(0.02, 0.6), "easing": "linear"}],
-                "dim": rng.uniform(0, 1), "feather": rng.choice([0, 0.01, 0.05, 0.3])} for _ in range(rng.randint(1, 3))]
-    rgb = np.random.default_rng(seed).integers(0, 256, (height, width, 3), dtype=np.uint8)
-    t = rng.uniform(0, 2)
-    ours = np.array(js("spotlight", width=width, height=height, rgb=rgb.ravel().tolist(), regions=regions, t=t),
-                    np.uint8).reshape(height, width, 3)
-    frame = rgb[:, :, ::-1].copy()  # the worker's BGR path
-    OverlayProcessor(OverlayParams(highlight_regions=regions), width, height).spotlight(frame, t)
-    diff = np.abs(ours.astype(int) - frame[:, :, ::-1].astype(int))
+def random_regions(rng: random.Random) -> list[dict]:
+    """One to three regions with their own dim and feather, some reaching past the frame's edge."""
+    def keyframe(t, easing):
+        return {"t": t, "x": rng.random(), "y": rng.random(), "rx": rng.uniform(0.02, 0.6), "ry": rng.uniform(0.02, 0.6),
+                "easing": easing}
+    return [{"keyframes": [keyframe(0, "ease_in_out"), keyframe(2, "linear")], "dim": rng.uniform(0, 1),
+             "feather": rng.choice([0, 0.01, 0.05, 0.3])} for _ in range(rng.randint(1, 3))]
+
+
+def assert_same_pixels(ours: np.ndarray, worker: np.ndarray) -> None:
+    diff = np.abs(ours.astype(int) - worker.astype(int))
     assert diff.max() <= 1, f"{(diff > 1).sum()} values differ by more than rounding"
     assert (diff > 0).mean() < 0.01
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_spotlight_rgb_pixels_match_the_worker(seed):
+    rng = random.Random(seed)
+    width, height, regions, t = 64, 36, random_regions(rng), rng.uniform(0, 2)
+    rgb = np.random.default_rng(seed).integers(0, 256, (height, width, 3), dtype=np.uint8)
+    ours = js("spotlight", width=width, height=height, rgb=rgb.ravel().tolist(), regions=regions, t=t)
+    frame = rgb[:, :, ::-1].copy()  # the worker's BGR path
+    OverlayProcessor(OverlayParams(highlight_regions=regions), width, height).spotlight(frame, t)
+    assert_same_pixels(np.array(ours, np.uint8).reshape(height, width, 3), frame[:, :, ::-1])
+
+
+@pytest.mark.parametrize("seed", [4, 5, 6])
+def test_spotlight_i420_samples_match_the_worker(seed):
+    """The worker's I420 path: luma per pixel from 16, chroma per 2x2 block from 128."""
+    rng = random.Random(seed)
+    width, height, regions, t = 64, 36, random_regions(rng), rng.uniform(0, 2)
+    i420 = np.random.default_rng(seed).integers(16, 236, (height * 3 // 2, width), dtype=np.uint8)
+    ours = js("spotlightI420", width=width, height=height, i420=i420.ravel().tolist(), regions=regions, t=t)
+    frame = i420.copy()
+    OverlayProcessor(OverlayParams(highlight_regions=regions), width, height).spotlight(frame, t)
+    assert_same_pixels(np.array(ours, np.uint8).reshape(frame.shape), frame)
 
 
 def test_crop_source_rectangle_is_the_workers():

@@ -273,7 +273,7 @@ async function onFileChosen(event) {
     const [key, duration] = await Promise.all([
       (multipart ? uploadMultipart : uploadSingle)(file, request, onProgress), probeDuration(file)]);
     bar.value = 100;
-    status.textContent = `Uploaded ${file.name}. Choose an export below.`;
+    status.textContent = `Uploaded ${file.name}. Edit its export below.`;
     library.add({ key, name: file.name, size: file.size, duration });
   } catch (e) {
     $('#upload').hidden = true;

@@ -54,28 +54,27 @@ export class ClipList extends EventTarget {
   }
 
   // Drag by the grip, mouse or touch: the item follows the pointer through the list; on release, 'reorder'.
+  // Moving the item in the DOM ends pointer capture, so the drag listens on the document.
   draggable(grip, li) {
     grip.addEventListener('pointerdown', (e) => {
       e.preventDefault();
-      grip.setPointerCapture(e.pointerId);
       const from = Number(li.dataset.index);
       li.classList.add('dragging');
       const move = (m) => {
         const others = [...this.list.children].filter((x) => x !== li);
         const before = others.find((x) => { const b = x.getBoundingClientRect(); return m.clientY < b.top + b.height / 2; });
-        this.list.insertBefore(li, before || null);
+        if (li.nextElementSibling !== (before || null)) this.list.insertBefore(li, before || null);
       };
       const up = () => {
-        grip.removeEventListener('pointermove', move);
-        grip.removeEventListener('pointerup', up);
-        grip.removeEventListener('pointercancel', up);
+        document.removeEventListener('pointermove', move);
+        document.removeEventListener('pointerup', up);
+        document.removeEventListener('pointercancel', up);
         li.classList.remove('dragging');
-        const to = [...this.list.children].indexOf(li);
-        this.emit('reorder', { from, to });
+        this.emit('reorder', { from, to: [...this.list.children].indexOf(li) });
       };
-      grip.addEventListener('pointermove', move);
-      grip.addEventListener('pointerup', up);
-      grip.addEventListener('pointercancel', up);
+      document.addEventListener('pointermove', move);
+      document.addEventListener('pointerup', up);
+      document.addEventListener('pointercancel', up);
     });
   }
 }
