@@ -18,7 +18,7 @@ test-unit: setup
 
 bench: setup
 	@$(PY) bench/create_latency.py
-	@for b in bench/overlay_vs_transcode.py bench/checkpoint_overhead.py bench/upscale_stage.py; do \
+	@for b in bench/overlay_vs_transcode.py bench/checkpoint_overhead.py bench/upscale_stage.py bench/editor_page.py; do \
 	  [ -f $$b ] && $(PY) $$b; done; true
 
 deploy-check: setup

@@ -81,13 +81,21 @@ const ops = {
   },
   async text({ selector, timeout }) { return page.locator(selector).first().innerText({ timeout }); },
   async evaluate({ expression }) { return page.evaluate(expression); },
-  async screenshot({ path, fullPage = true }) { await page.screenshot({ path, fullPage }); },
+  async screenshot({ path, selector, fullPage = true }) {
+    if (selector) await page.locator(selector).first().screenshot({ path });
+    else await page.screenshot({ path, fullPage });
+  },
   async download({ selector, path, timeout }) {
     const [download] = await Promise.all([page.waitForEvent('download', { timeout }), page.locator(selector).click({ timeout })]);
     await download.saveAs(path);
     return download.suggestedFilename();
   },
-  async box({ selector, timeout }) { return page.locator(selector).first().boundingBox({ timeout }); },
+  // Where an element is in the viewport (scrolled into view first, as a person would), CSS pixels.
+  async box({ selector, timeout }) {
+    const element = page.locator(selector).first();
+    await element.scrollIntoViewIfNeeded({ timeout });
+    return element.boundingBox({ timeout });
+  },
   async viewport({ width, height }) { await page.setViewportSize({ width, height }); },
   async press({ key }) { await page.keyboard.press(key); },
   // A person's drag: press at `from`, move in `steps` to `to`, release (page coordinates, CSS pixels).

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from gpu_worker.processors.overlay import OverlayProcessor
 from jobspec import OverlayParams
+from localstack import seed_demo
 
 from ..clips import FPS, make_clip
 from .conftest import SCREENSHOTS
@@ -158,13 +159,14 @@ def test_spotlight_dragged_at_two_times_is_where_the_render_puts_it(page, browse
         editor.drag("#shapes .region.selected", to)  # paused: the drag keys the spotlight at the playhead
     assert editor.markers() == 3
     browser.text("#editor-status:has-text('Keyframe 3 at 0:02.00')")
-    browser.screenshot("editor-spotlight.png")
+    browser.screenshot("editor-spotlight.png", selector=".editor")
     editor.axe("spotlight")
     keyframes = editor.spec()["params"]["highlight_regions"][0]["keyframes"]
     assert [k["t"] for k in keyframes] == [0, 0.5, 2]
 
     job_id, rendered = editor.export_and_watch(start_worker)
     browser.screenshot("editor-result-playing.png")
+    editor.axe("result playing")
     out, src = frames(rendered, "gray"), frames(bright_clip.read_bytes(), "gray")
     assert len(out) == 3 * FPS
     for seconds, to in dragged.items():
@@ -207,7 +209,7 @@ def test_framing_crop_dragged_at_two_times_is_what_the_render_shows(page, browse
     for seconds, to in dragged.items():
         editor.goto(seconds)
         editor.drag("#shapes .crop", to)
-    browser.screenshot("editor-framing.png")
+    browser.screenshot("editor-framing.png", selector=".editor")
     editor.axe("framing")
     crops = editor.spec()["params"]["crop_keyframes"]
     assert [k["t"] for k in crops] == [0, 0.5, 2.5]
@@ -245,7 +247,7 @@ def test_two_clip_reel_in_and_out_from_the_playhead_reordered_by_drag(page, brow
     first = browser("box", selector="#clips > li:nth-child(1)")
     browser("mouseDrag", **{"from": grip, "to": [grip[0], first["y"] + 2]})
     browser.wait_for("#clips > li:nth-child(1) .pick:has-text('1. Second')")
-    browser.screenshot("editor-reel.png")
+    browser.screenshot("editor-reel.png", selector=".editor")
     editor.axe("multi-clip reel")
     clips = editor.spec()["params"]["clips"]
     assert [(c["title"], c["start_s"], c["end_s"]) for c in clips] == [("Second", 1.5, 2.7), ("First", 0.2, 1.2)]
@@ -282,6 +284,12 @@ def test_phone_width_touch_and_keyboard(page, browser, short_clip):
     assert editor.markers() == 3 and browser.text("#editor-status") == "Keyframe 3 at 0:01.03."
     browser("press", key="Delete")
     assert editor.markers() == 2
+
+    marker = editor.centre_of("#markers .marker[data-index='1']")  # the keyframe at 1 s, dragged to about 2 s
+    scrubber = browser("box", selector="#scrubber")
+    browser("touchDrag", **{"from": marker, "to": [scrubber["x"] + scrubber["width"] * 2 / 3, marker[1]]})
+    moved = float(browser("evaluate", expression="document.querySelector('#keyframe-fields [data-field=t]').value"))
+    assert moved == pytest.approx(2.0, abs=0.1) and round(moved * FPS) == pytest.approx(moved * FPS, abs=1e-6)
     browser("press", key="ArrowLeft")
     browser("waitForFunction", expression="document.querySelector('#stage').dataset.frame === '30'", timeout=10)
     browser("press", key=" ")
@@ -293,3 +301,14 @@ def test_phone_width_touch_and_keyboard(page, browser, short_clip):
     origin = browser("evaluate", expression="location.origin")
     assets = browser("evaluate", expression="performance.getEntriesByType('resource').map(r => [r.name, r.encodedBodySize, r.initiatorType])")
     assert all(name.startswith(origin) for name, *_ in assets), assets  # no CDN
+
+
+def test_the_dev_demo_link_opens_the_editor_on_the_demo_clip(page, browser, stack, tmp_path):
+    """`make dev` prints a link for a seeded user; it opens on the editor with the demo clip loaded."""
+    demo = seed_demo(stack, tmp_path, wait_s=0)  # no GPU worker here: the demo export stays pending
+    browser("newPage", url=demo["link"])
+    browser.wait_for("body[data-ready='true']", timeout=30)
+    browser.wait_for("#stage[data-state='ready'][data-frame='0']", timeout=30)
+    assert browser.text("#input-video option:checked").startswith("demo-clip.mp4")
+    assert browser.text("#clock").startswith("0:00.00 / 0:03.00 · frame 1 of 90")
+    assert browser("evaluate", expression="(c => [c.width, c.height])(document.querySelector('#preview'))") == [640, 360]

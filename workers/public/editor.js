@@ -141,7 +141,11 @@ export class Editor {
     $('#prev-frame').addEventListener('click', () => this.step(-1));
     $('#next-frame').addEventListener('click', () => this.step(1));
     $('#add-keyframe').addEventListener('click', () => this.addKeyframe());
-    $('#time').addEventListener('change', (e) => { if (p.ready) p.seekTime(Number(e.target.value) || 0); });
+    $('#time').addEventListener('change', async (e) => {
+      if (!p.ready) return;
+      await p.seekTime(Number(e.target.value) || 0);
+      e.target.value = p.time.toFixed(3);  // the frame's own time, within the video
+    });
     document.addEventListener('keydown', (e) => this.onKey(e));
     $('.workspace').addEventListener('keydown', (e) => {  // Enter in a field applies it; it does not start an export
       if (e.key !== 'Enter' || !e.target.matches('input')) return;
@@ -484,7 +488,6 @@ export class Editor {
       + ` · ${Number(p.fps.toFixed(3))} fps`;
     const time = $('#time');
     if (document.activeElement !== time) time.value = p.time.toFixed(3);
-    time.max = total.toFixed(3);
   }
 
   renderPanels() {
@@ -550,7 +553,7 @@ export class Editor {
     }
     if (!k) return;
     for (const input of $$('#keyframe-fields input[data-field]')) {
-      if (input.disabled || document.activeElement === input) continue;
+      if (input.disabled) continue;
       input.value = input.dataset.field === 't' ? k.t.toFixed(3) : Number(k[input.dataset.field]).toFixed(3);
     }
     $('#kf-easing').value = k.easing;

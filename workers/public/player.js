@@ -23,7 +23,6 @@ export class Player extends EventTarget {
     this.frame = 0;
     this.ready = false;
     this.waiters = [];
-    this.watchFrames();
     for (const type of ['play', 'pause', 'ended']) video.addEventListener(type, () => this.dispatchEvent(new Event('state')));
   }
 
@@ -42,49 +41,67 @@ export class Player extends EventTarget {
 
   frameOf(time) { return Math.min(this.frameCount - 1, Math.max(0, Math.round(time * this.fps))); }
 
-  /** Load a video; resolves once its first frame is shown and its frame rate is known. */
+  /** Load a video; resolves true once its first frame is shown and its frame rate is known, false when
+   * another open() came first. */
   async open(url) {
+    const opening = (this.opening || 0) + 1;
+    this.opening = opening;
     this.ready = false;
     this.video.pause();
-    const loaded = new Promise((resolve, reject) => {
-      this.video.addEventListener('loadedmetadata', resolve, { once: true });
-      this.video.addEventListener('error', () => reject(new Error('the video cannot be played here')), { once: true });
-    });
-    this.video.src = url;
-    await loaded;
+    await this.load(url);
+    if (opening !== this.opening) return false;
     await this.measureFrameRate();
+    if (opening !== this.opening) return false;
     this.ready = true;
     await this.seekFrame(0);
-    this.dispatchEvent(new Event('ready'));
+    return true;
   }
 
   /** Swap the URL (an expired presigned GET) and stay on the same frame. */
   async reopen(url) {
     const frame = this.frame;
-    this.video.src = url;
-    await new Promise((resolve) => this.video.addEventListener('loadedmetadata', resolve, { once: true }));
+    await this.load(url);
     await this.seekFrame(frame);
   }
 
+  load(url) {
+    const video = this.video;
+    return new Promise((resolve, reject) => {
+      const done = (error) => {
+        video.removeEventListener('loadedmetadata', loaded);
+        video.removeEventListener('error', failed);
+        if (error) reject(error); else resolve();
+      };
+      const loaded = () => done();
+      const failed = () => done(new Error('the video cannot be played here'));
+      video.addEventListener('loadedmetadata', loaded);
+      video.addEventListener('error', failed);
+      video.src = url;
+      this.watchFrames();
+    });
+  }
+
   // Every frame the browser presents (after a seek, or while playing) is reported as a 'frame' event.
+  // (Re)armed with each new source; a browser without requestVideoFrameCallback reports currentTime.
   watchFrames() {
     const video = this.video;
-    if ('requestVideoFrameCallback' in video) {
-      const onFrame = (now, meta) => {
-        this.presented(meta.mediaTime);
-        video.requestVideoFrameCallback(onFrame);
-      };
-      video.requestVideoFrameCallback(onFrame);
-    } else {
-      const tick = () => {
-        if (this.playing) { this.presented(video.currentTime); requestAnimationFrame(tick); }
-      };
-      video.addEventListener('play', () => requestAnimationFrame(tick));
+    if (this.watching === undefined) {
+      video.addEventListener('seeked', () => {
+        const seekId = this.seekId;
+        setTimeout(() => { if (this.seekId === seekId && this.waiters.length) this.presented(video.currentTime); }, SEEK_FALLBACK_MS);
+      });
+      if (!('requestVideoFrameCallback' in video)) {
+        const tick = () => { if (this.playing) { this.presented(video.currentTime); requestAnimationFrame(tick); } };
+        video.addEventListener('play', () => requestAnimationFrame(tick));
+      }
     }
-    video.addEventListener('seeked', () => {
-      const seekId = this.seekId;
-      setTimeout(() => { if (this.seekId === seekId && this.waiters.length) this.presented(video.currentTime); }, SEEK_FALLBACK_MS);
-    });
+    if (!('requestVideoFrameCallback' in video)) { this.watching = null; return; }
+    if (this.watching) video.cancelVideoFrameCallback(this.watching);
+    const onFrame = (now, meta) => {
+      this.watching = video.requestVideoFrameCallback(onFrame);
+      this.presented(meta.mediaTime);
+    };
+    this.watching = video.requestVideoFrameCallback(onFrame);
   }
 
   presented(mediaTime) {
