@@ -325,12 +325,13 @@ const library = {
     const select = $('#input-video');
     const shown = select.value;
     this.fillSelect(select);
-    if (select.value !== shown) choose(select, select.value);
+    if (select.value !== shown) select.dispatchEvent(new Event('change'));
   },
 };
 
 /** Show a video in the editor: it follows the video select. */
 function choose(select, key) {
+  if (select.value === key) return;
   select.value = key;
   select.dispatchEvent(new Event('change'));
 }

@@ -71,7 +71,7 @@ export class Editor {
   // ---------------------------------------------------------------- loading a video
 
   async open(key) {
-    if (!key || (key === this.key && this.player.ready)) return;
+    if (!key || key === this.key) return;  // on the stage, or on its way there
     this.key = key;
     if (this.type !== 'multi_clip') this.project.single.key = key;
     const stage = $('#stage');
@@ -79,10 +79,10 @@ export class Editor {
     this.say('Loading the video…');
     try {
       const { url } = await this.api('/api/videos/view-url', { method: 'POST', body: { key } });
-      if (key !== this.key) return;  // another video was chosen meanwhile
-      await this.player.open(url);
+      if (key !== this.key || !(await this.player.open(url))) return;  // another video was chosen meanwhile
     } catch (e) {
       if (key !== this.key) return;
+      this.key = '';  // choosing it again tries again
       stage.dataset.state = 'error';
       this.say(`This video cannot be shown here: ${e.reason || e.message}.`, true);
       return;
