@@ -274,6 +274,16 @@ def test_phone_width_touch_and_keyboard(page, browser, short_clip):
     values = [float(browser("evaluate", expression=f"document.querySelector('#keyframe-fields [data-effect=overlay] [data-field={f}]').value"))
               for f in ("x", "y")]
     assert values == pytest.approx([0.3, 0.7], abs=0.01)
+    stage = browser("box", selector="#stage")
+    handle = editor.centre_of("#shapes .handle[data-role='rx']")  # the ellipse's side handle, 10 % wider
+    browser("touchDrag", **{"from": handle, "to": [handle[0] + 0.1 * stage["width"], handle[1]]})
+    rx = float(browser("evaluate", expression="document.querySelector('#keyframe-fields [data-effect=overlay] [data-field=rx]').value"))
+    assert rx == pytest.approx(0.22, abs=0.01)
+    browser("click", selector="#dim")
+    browser("press", key="End")
+    assert browser.text("#dim-value") == "100%"
+    assert editor.spec()["params"]["highlight_regions"][0]["dim"] == 1
+    browser("evaluate", expression="document.querySelector('#advanced').open = false")
     browser.screenshot("editor-phone.png")
     editor.axe("phone")
 
