@@ -88,10 +88,9 @@ export class Editor {
       return;
     }
     if (key !== this.key) return;
-    this.loadedAt = Date.now();
     this.durations.set(key, this.player.frameCount / this.player.fps);
     this.stage.layout();
-    this.placeCrops();
+    this.fitCrops();
     stage.dataset.state = 'ready';
     this.say('');
     this.render();
@@ -106,16 +105,16 @@ export class Editor {
     } catch { /* the video stays as it is; the next error tries again */ }
   }
 
-  /** Crops need the frame's size: place the first keyframe of every crop on this video that has none. */
-  placeCrops() {
+  /** Crops are shaped in the frame's pixels: every crop on the video on the stage gets its first keyframe if
+   * it has none, and keeps the output's aspect (another video may have another shape). */
+  fitCrops() {
     if (!this.player.ready) return;
     const { width, height } = this.player.size;
     const targets = [this.project.single, ...this.project.clips].filter((t) => t.key === this.key);
-    for (const t of targets) {
-      const f = t.framing;
-      if (!f.keyframes.length) {
-        f.keyframes.push({ t: 0, ...defaultCrop(f.output_width / f.output_height, width, height), easing: 'linear' });
-      }
+    for (const { framing: f } of targets) {
+      const aspect = f.output_width / f.output_height;
+      if (!f.keyframes.length) f.keyframes.push({ t: 0, ...defaultCrop(aspect, width, height), easing: 'linear' });
+      for (const k of f.keyframes) Object.assign(k, fitCrop(k, aspect, width, height));
     }
   }
 
@@ -195,7 +194,7 @@ export class Editor {
     $('#clip-title').addEventListener('input', (e) => { this.target.title = e.target.value; this.renderClips(); });
     $('#clip-effect').addEventListener('change', (e) => {
       this.target.effect = e.target.value;
-      this.placeCrops();
+      this.fitCrops();
       this.keyframe = -1;
       this.render();
     });
@@ -257,7 +256,7 @@ export class Editor {
     this.project.type = type;
     this.keyframe = -1;
     if (type !== 'multi_clip') this.project.single.key = this.key;
-    this.placeCrops();
+    this.fitCrops();
     this.render();
   }
 
@@ -374,10 +373,7 @@ export class Editor {
     const framing = this.target.framing;
     if (!(w >= 16 && h >= 16)) { this.renderPanels(); return; }
     Object.assign(framing, { output_width: Math.round(w), output_height: Math.round(h) });
-    if (this.player.ready) {
-      const { width, height } = this.player.size;
-      for (const k of framing.keyframes) Object.assign(k, fitCrop(k, w / h, width, height));
-    }
+    this.fitCrops();
     this.render();
   }
 
@@ -391,7 +387,7 @@ export class Editor {
     this.clip = at;
     this.keyframe = -1;
     this.region = 0;
-    this.placeCrops();
+    this.fitCrops();
     this.say(`Clip ${at + 1} added from ${formatTime(this.player.time)}. Set its out point with the playhead.`);
     this.render();
   }
