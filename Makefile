@@ -18,7 +18,7 @@ test-unit: setup
 
 bench: setup
 	@for b in create_latency jwt_verify webhook_latency retention_sweep overlay_vs_transcode checkpoint_overhead \
-	  upscale_stage; do $(PY) -m bench.$$b; done
+	  upscale_stage editor_page; do $(PY) -m bench.$$b; done
 
 deploy-check: setup
 	@$(PY) -c "from scripts.localstack import wrangler; wrangler('deploy', '--dry-run', '--outdir', '.cache/deploy-dry-run')"

@@ -9,12 +9,11 @@ from gpu_worker.media import run_ffmpeg
 FPS = 30
 
 
-def make_clip(path: Path, seconds: float, *, fps: int = FPS, size: str = "256x144", tone_hz: int = 440,
-              scroll: float = 0.0) -> Path:
-    """`scroll`: move the picture by this fraction of its width a frame, so that neighbouring frames
-    differ clearly (the chaos run tells frames apart by PSNR)."""
-    video = f"testsrc2=size={size}:rate={fps}" + (f",scroll=horizontal={scroll}" if scroll else "")
-    run_ffmpeg("-f", "lavfi", "-i", video, "-f", "lavfi", "-i", f"sine=frequency={tone_hz}",
-               "-t", str(seconds), "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p",
-               "-c:a", "aac", str(path))
+def make_clip(path: Path, seconds: float, video_filter: str = "null", *, fps: int = FPS, size: str = "256x144",
+              tone_hz: int = 440) -> Path:
+    """`video_filter` is applied to the picture, e.g. `scroll=horizontal=0.004` (neighbouring frames then
+    differ clearly) or a drawn shape to track."""
+    run_ffmpeg("-f", "lavfi", "-i", f"testsrc2=size={size}:rate={fps}", "-f", "lavfi", "-i", f"sine=frequency={tone_hz}",
+               "-t", str(seconds), "-vf", video_filter, "-c:v", "libx264", "-preset", "ultrafast",
+               "-pix_fmt", "yuv420p", "-c:a", "aac", str(path))
     return path

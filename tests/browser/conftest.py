@@ -88,10 +88,11 @@ class Browser:
     def text(self, selector: str, timeout: float = 10) -> str:
         return self("text", selector=selector, timeout=timeout)
 
-    def screenshot(self, name: str) -> Path:
+    def screenshot(self, name: str, selector: str | None = None) -> Path:
+        """The page (or one element of it) as artifacts/screenshots/<name>."""
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         path = SCREENSHOTS / name
-        self("screenshot", path=str(path))
+        self("screenshot", path=str(path), **({"selector": selector} if selector else {}))
         return path
 
     def close(self) -> None:

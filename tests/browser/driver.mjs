@@ -1,8 +1,11 @@
 // Headless Chromium for the browser tests, driven from pytest: one JSON command per stdin line, one
 // JSON answer per stdout line ({id, ok, result} or {id, ok: false, error}). Uses the system Chromium
 // through playwright-core (no browser download).
+import { createRequire } from 'node:module';
 import { createInterface } from 'node:readline';
 import { chromium } from 'playwright-core';
+
+const AXE = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
 
 const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
   '--disable-background-networking', '--disable-component-update', '--disable-sync'];
@@ -40,15 +43,15 @@ function watch(p) {
   return p;
 }
 
-async function newContext() {
+async function newContext({ width = 1280, height = 900, touch = false } = {}) {
   if (context) await context.close();
-  context = await browser.newContext({ acceptDownloads: true, viewport: { width: 1280, height: 900 } });
+  context = await browser.newContext({ acceptDownloads: true, viewport: { width, height }, hasTouch: touch, isMobile: touch });
   page = null;
   Object.assign(sockets, { cut: false, live: new Map(), log: [] });
 }
 
 const ops = {
-  async newContext() { await newContext(); },
+  async newContext(options) { await newContext(options); },
   async newPage({ url, routeSockets = false }) {
     if (!context) await newContext();
     page = watch(await context.newPage());
@@ -79,11 +82,47 @@ const ops = {
   async text({ selector, timeout }) { return page.locator(selector).first().innerText({ timeout }); },
   async evaluate({ expression }) { return page.evaluate(expression); },
   async frameText({ frame, selector, timeout }) { return page.frameLocator(frame).locator(selector).first().innerText({ timeout }); },
-  async screenshot({ path, fullPage = true }) { await page.screenshot({ path, fullPage }); },
+  async screenshot({ path, selector, fullPage = true }) {
+    if (selector) await page.locator(selector).first().screenshot({ path });
+    else await page.screenshot({ path, fullPage });
+  },
   async download({ selector, path, timeout }) {
     const [download] = await Promise.all([page.waitForEvent('download', { timeout }), page.locator(selector).click({ timeout })]);
     await download.saveAs(path);
     return download.suggestedFilename();
+  },
+  // Where an element is in the viewport (scrolled into view first, as a person would), CSS pixels.
+  async box({ selector, timeout }) {
+    const element = page.locator(selector).first();
+    await element.scrollIntoViewIfNeeded({ timeout });
+    return element.boundingBox({ timeout });
+  },
+  async viewport({ width, height }) { await page.setViewportSize({ width, height }); },
+  async press({ key }) { await page.keyboard.press(key); },
+  // A person's drag: press at `from`, move in `steps` to `to`, release (page coordinates, CSS pixels).
+  async mouseDrag({ from, to, steps = 8 }) {
+    await page.mouse.move(...from);
+    await page.mouse.down();
+    await page.mouse.move(...to, { steps });
+    await page.mouse.up();
+  },
+  async touchDrag({ from, to, steps = 8 }) {
+    const cdp = await context.newCDPSession(page);
+    const touch = (type, [x, y]) => cdp.send('Input.dispatchTouchEvent', { type, touchPoints: type === 'touchEnd' ? [] : [{ x, y }] });
+    await touch('touchStart', from);
+    for (let i = 1; i <= steps; i += 1) {
+      await touch('touchMove', [from[0] + ((to[0] - from[0]) * i) / steps, from[1] + ((to[1] - from[1]) * i) / steps]);
+    }
+    await touch('touchEnd', to);
+    await cdp.detach();
+  },
+  // axe-core's violations on the page as it is: [{id, impact, help, targets}].
+  async axe() {
+    await page.addScriptTag({ path: AXE });
+    return page.evaluate(async () => {
+      const { violations } = await window.axe.run(document, { resultTypes: ['violations'] });
+      return violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, targets: v.nodes.map((n) => n.target.join(' ')) }));
+    });
   },
   async logs() { const out = logs; logs = []; return out; },
   async requests() { const out = requests; requests = []; return out; },

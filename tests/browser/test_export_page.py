@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import time
@@ -197,35 +196,3 @@ def test_errors_are_said_in_words(page, browser, start_worker, tmp_path):
     browser.wait_for(f"{card}[data-status='error'] .job-error:has-text('Export failed: input ')", timeout=30)
     browser.wait_for(f"{card} .retry")
     browser.screenshot("5-job-failed.png")
-
-
-def test_framing_and_multi_clip_forms_make_jobs_the_api_accepts(page, browser, short_clip):
-    page.open()
-    page.upload(short_clip)
-
-    browser("check", selector="input[name='type'][value='framing']")
-    browser("fill", selector="#framing-fields [data-kf='end'] [name='t']", value="0")
-    browser("click", selector="#start")
-    browser.wait_for("#form-error:has-text('The end keyframe must come after the start keyframe')")
-    browser("fill", selector="#framing-fields [data-kf='end'] [name='t']", value="2.5")
-    browser("select", selector="#framing-fields [name='upscale_model']", value="none")
-    framing = page.start_export()
-    browser.wait_for(f"{page.card(framing)} .job-title:has-text('Portrait framing')")
-
-    browser("check", selector="input[name='type'][value='multi_clip']")
-    browser("click", selector="#add-clip")
-    for i, (start, end, title) in enumerate([("0", "1.5", "Opening"), ("1", "", "The rest")], start=1):
-        clip = f"#clips > li:nth-child({i})"
-        browser("fill", selector=f"{clip} [name='start_s']", value=start)
-        browser("fill", selector=f"{clip} [name='end_s']", value=end)
-        browser("fill", selector=f"{clip} [name='title']", value=title)
-    browser("click", selector="#advanced summary")
-    spec = json.loads(browser("waitForFunction", expression="document.querySelector('#json').value", timeout=5))
-    key = spec["params"]["clips"][0]["input_video_key"]
-    assert spec == {"type": "multi_clip", "params": {"clips": [
-        {"input_video_key": key, "start_s": 0, "end_s": 1.5, "title": "Opening"},
-        {"input_video_key": key, "start_s": 1, "title": "The rest"}]}}
-    reel = page.start_export()
-    browser.wait_for(f"{page.card(reel)} .job-title:has-text('Multi-clip reel')")
-    with page.api() as api:
-        assert {api.get(f"/api/jobs/{j}").json()["type"] for j in (framing, reel)} == {"framing", "multi_clip"}

@@ -24,7 +24,7 @@ json_values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=6)
                            | st.dictionaries(st.text(max_size=12), inner, max_size=6), max_leaves=25)
 
 POST_PATHS = ["/api/jobs", "/api/videos/upload-url", "/api/videos/multipart", "/api/videos/multipart/complete",
-              "/api/videos/multipart/abort", "/api/exports/seen"]
+              "/api/videos/multipart/abort", "/api/videos/view-url", "/api/exports/seen"]
 FIELDS = ["type", "input_video_key", "params", "project_id", "highlight_regions", "keyframes", "crop_keyframes",
           "clips", "t", "x", "y", "rx", "ry", "w", "h", "easing", "dim", "feather", "output_width", "output_height",
           "upscale_model", "start_s", "end_s", "title", "filename", "content_type", "size_bytes", "key",
@@ -84,6 +84,7 @@ def valid_bodies(key: str) -> dict:
         ],
         "/api/videos/upload-url": [{"filename": "a.mp4", "content_type": "video/mp4", "size_bytes": 100}],
         "/api/videos/multipart/abort": [{"key": key, "upload_id": "u"}],
+        "/api/videos/view-url": [{"key": key}],
         "/api/videos/multipart/complete": [{"key": key, "upload_id": "u", "parts": [{"part_number": 1, "etag": "e"}]}],
         "/api/exports/seen": [{"job_ids": ["a", "b"]}],
     }

@@ -131,3 +131,25 @@ def test_empty_input_object_is_refused(api, stack):
     api_stack_put(api, key, b"")
     r = api.create(key)
     assert r.status_code == 422 and "empty" in r.json()["reason"]
+
+
+def test_view_url_streams_my_upload_to_the_page(api, stack):
+    """The editor plays an upload from a presigned GET: byte ranges (seeking), inline, owner only."""
+    data = bytes(range(256)) * 4
+    key = api.upload(data)
+    r = api.http.post("/api/videos/view-url", json={"key": key})
+    assert r.status_code == 200, r.text
+    view = r.json()
+    assert view["size_bytes"] == len(data) and view["expires_at"]
+    assert httpx.get(view["url"]).content == data
+    part = httpx.get(view["url"], headers={"range": "bytes=100-199"})
+    assert part.status_code == 206 and part.content == data[100:200]
+    assert "attachment" not in part.headers.get("content-disposition", "")
+
+    other = Api(stack).http
+    ghost = key.rsplit("/", 2)[0] + "/feedface/none.mp4"
+    mine, missing = other.post("/api/videos/view-url", json={"key": key}), api.http.post(
+        "/api/videos/view-url", json={"key": ghost})
+    assert mine.status_code == missing.status_code == 404 and mine.json() == missing.json()
+    for bad in ({"key": "videos/raw/../x"}, {"key": key, "extra": 1}, {}):
+        assert api.http.post("/api/videos/view-url", json=bad).status_code == 422, bad

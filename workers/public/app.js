@@ -1,5 +1,8 @@
-// The export page: upload a video straight to R2, describe an export, follow every job live.
-// Plain ES module, no build step. Talks only to the API described in the README.
+// The export page: upload a video straight to R2, edit the export on it (editor.js), follow every job live.
+// Plain ES modules, no build step. Talks only to the API described in the README.
+
+import { Editor } from './editor.js';
+import { SpecProblem } from './project.js';
 
 import { authHeaders, config as deploymentConfig, renewSignIn, signIn as obtainSignIn } from './signin.js';
 
@@ -258,9 +261,8 @@ async function onFileChosen(event) {
     const [key, duration] = await Promise.all([
       (multipart ? uploadMultipart : uploadSingle)(file, request, onProgress), probeDuration(file)]);
     bar.value = 100;
-    status.textContent = `Uploaded ${file.name}. Choose an export below.`;
+    status.textContent = `Uploaded ${file.name}. Edit its export below.`;
     library.add({ key, name: file.name, size: file.size, duration });
-    if (duration) setEndTimes(duration);
   } catch (e) {
     $('#upload').hidden = true;
     status.className = 'status error';
@@ -284,7 +286,7 @@ const library = {
     this.videos = [video, ...this.videos.filter((v) => v.key !== video.key)].slice(0, 50);
     localStorage.setItem(this.storageKey(), JSON.stringify(this.videos));
     this.render();
-    $('#input-video').value = video.key;
+    choose($('#input-video'), video.key);
   },
   fillSelect(select) {
     const current = select.value;
@@ -308,97 +310,24 @@ const library = {
         return li;
       }));
     }
-    for (const select of $$('select[name="input_video_key"]')) this.fillSelect(select);
+    const select = $('#input-video');
+    const shown = select.value;
+    this.fillSelect(select);
+    if (select.value !== shown) select.dispatchEvent(new Event('change'));
   },
 };
 
-function setEndTimes(duration) {
-  const end = Math.max(0.1, Math.floor(duration * 10) / 10);
-  for (const id of ['#overlay-fields', '#framing-fields']) $(`${id} [data-kf="end"] [name="t"]`).value = end;
+/** Show a video in the editor: it follows the video select. */
+function choose(select, key) {
+  if (select.value === key) return;
+  select.value = key;
+  select.dispatchEvent(new Event('change'));
 }
 
 // ------------------------------------------------------------------ the export form
 
 const form = () => $('#export-form');
-
-function showType(type) {
-  for (const fieldset of $$('fieldset[data-type]')) {
-    const active = fieldset.dataset.type === type;
-    fieldset.hidden = !active;
-    fieldset.disabled = !active;  // out of validation and out of the tab order
-  }
-  const single = $('.single-input');
-  single.hidden = type === 'multi_clip';
-  $('#input-video').disabled = type === 'multi_clip';
-  if (type === 'multi_clip' && !$('#clips').children.length) addClip();
-}
-
-function addClip() {
-  const item = $('#clip-template').content.firstElementChild.cloneNode(true);
-  library.fillSelect($('select', item));
-  $('.remove-clip', item).addEventListener('click', () => { item.remove(); numberClips(); });
-  $('#clips').append(item);
-  numberClips();
-}
-
-function numberClips() {
-  $$('#clips > li').forEach((li, i) => $('.remove-clip', li).setAttribute('aria-label', `Remove clip ${i + 1}`));
-}
-
-function numbers(root, names) {
-  return Object.fromEntries(names.map((name) => [name, Number($(`[name="${name}"]`, root).value)]));
-}
-
-class FormProblem extends Error {}
-
-function keyframes(fieldset, names, easing) {
-  const [start, end] = ['start', 'end'].map((kf) => ({ ...numbers($(`[data-kf="${kf}"]`, fieldset), names), easing }));
-  if (!(end.t > start.t)) throw new FormProblem('The end keyframe must come after the start keyframe (time).');
-  return [start, end];
-}
-
-function specFromForm() {
-  const type = form().elements.type.value;
-  if (type === 'multi_clip') {
-    const clips = $$('#clips > li').map((li, i) => {
-      const clip = { input_video_key: $('[name="input_video_key"]', li).value, start_s: Number($('[name="start_s"]', li).value) };
-      if (!clip.input_video_key) throw new FormProblem(`Clip ${i + 1}: upload a video first.`);
-      const end = $('[name="end_s"]', li).value;
-      if (end !== '') {
-        clip.end_s = Number(end);
-        if (!(clip.end_s > clip.start_s)) throw new FormProblem(`Clip ${i + 1}: the out point must be after the in point.`);
-      }
-      const title = $('[name="title"]', li).value.trim();
-      if (title) clip.title = title;
-      return clip;
-    });
-    if (!clips.length) throw new FormProblem('Add at least one clip.');
-    return { type, params: { clips } };
-  }
-  const inputKey = $('#input-video').value;
-  if (!inputKey) throw new FormProblem('Upload a video first.');
-  if (type === 'overlay') {
-    const fs = $('#overlay-fields');
-    const region = {
-      keyframes: keyframes(fs, ['t', 'x', 'y', 'rx', 'ry'], $('[name="easing"]', fs).value),
-      ...numbers(fs, ['dim', 'feather']),
-    };
-    return { type, input_video_key: inputKey, params: { highlight_regions: [region] } };
-  }
-  const fs = $('#framing-fields');
-  const crops = keyframes(fs, ['t', 'x', 'y', 'w', 'h'], 'linear');
-  for (const c of crops) {
-    if (c.x + c.w > 1.000001 || c.y + c.h > 1.000001) {
-      throw new FormProblem(`The crop at ${c.t} s leaves the frame: x + width and y + height must be at most 1.`);
-    }
-  }
-  const size = numbers(fs, ['output_width', 'output_height']);
-  if (size.output_width % 2 || size.output_height % 2) throw new FormProblem('The output width and height must be even.');
-  return {
-    type, input_video_key: inputKey,
-    params: { crop_keyframes: crops, ...size, upscale_model: $('[name="upscale_model"]', fs).value },
-  };
-}
+let editor = null;
 
 function formError(text) {
   const el = $('#form-error');
@@ -412,13 +341,13 @@ async function onSubmit(event) {
   let spec;
   try {
     if ($('#use-json').checked) {
-      try { spec = JSON.parse($('#json').value); } catch (e) { throw new FormProblem(`The job JSON is not valid: ${e.message}`); }
+      try { spec = JSON.parse($('#json').value); } catch (e) { throw new SpecProblem(`The job JSON is not valid: ${e.message}`); }
     } else {
       if (!form().reportValidity()) return;
-      spec = specFromForm();
+      spec = editor.spec();
     }
   } catch (e) {
-    if (e instanceof FormProblem) { formError(e.message); return; }
+    if (e instanceof SpecProblem) { formError(e.message); return; }
     throw e;
   }
   const button = $('#start');
@@ -474,6 +403,7 @@ class JobCard {
     $('.cancel', this.el).addEventListener('click', () => this.act('cancel'));
     $('.retry', this.el).addEventListener('click', () => this.act('retry'));
     $('.download', this.el).addEventListener('click', () => downloadJob(this.view.job_id));
+    $('.watch', this.el).addEventListener('click', () => this.showResult());
     this.render();
   }
 
@@ -536,6 +466,27 @@ class JobCard {
     $('.cancel', el).hidden = this.terminal;
     $('.retry', el).hidden = v.status !== 'error';
     $('.download', el).hidden = v.status !== 'complete';
+    $('.watch', el).hidden = v.status !== 'complete' || this.resultShown;
+  }
+
+  /** Play the rendered video in the card, next to its download. */
+  async showResult() {
+    if (this.resultShown) return;
+    this.resultShown = true;
+    this.render();
+    try {
+      const { url } = await api(`/api/jobs/${this.id}/download`);
+      const video = document.createElement('video');
+      Object.assign(video, { controls: true, playsInline: true, preload: 'metadata', src: url, className: 'result' });
+      video.setAttribute('aria-label', `The rendered ${TYPE_WORDS[this.view.type] || 'export'} ${this.id.slice(0, 8)}`);
+      const box = $('.job-result', this.el);
+      box.replaceChildren(video);
+      box.hidden = false;
+    } catch (e) {
+      this.resultShown = false;
+      this.render();
+      toast(`Could not show the export: ${e.reason || e.message}`, { kind: 'error' });
+    }
   }
 
   async act(action) {
@@ -617,8 +568,9 @@ class JobCard {
     if (!this.watchedRunning) return;
     this.watchedRunning = false;
     const name = `${TYPE_WORDS[this.view.type] || 'Export'} ${this.id.slice(0, 8)}`;
-    announce(this.view.status === 'complete' ? `${name} is ready to download`
+    announce(this.view.status === 'complete' ? `${name} is ready to watch and download`
       : this.view.status === 'error' ? `${name} failed: ${this.view.error}` : `${name} was cancelled`);
+    if (this.view.status === 'complete') this.showResult();
     // Seen here, so the next visit does not report it as "completed while you were away".
     api('/api/exports/seen', { method: 'POST', body: { job_ids: [this.id] } }).catch(() => {});
     api(`/api/jobs/${this.id}`).then((view) => this.apply(view)).catch(() => {});  // final timings
@@ -693,14 +645,12 @@ async function loadConfig() {
 async function start() {
   $('#file').addEventListener('change', onFileChosen);
   form().addEventListener('submit', onSubmit);
-  for (const radio of form().elements.type) radio.addEventListener('change', () => showType(radio.value));
-  $('#add-clip').addEventListener('click', addClip);
+  editor = new Editor({ api });
   const fillJson = () => {
-    try { $('#json').value = JSON.stringify(specFromForm(), null, 2); formError(''); } catch (e) { formError(e.message); }
+    try { $('#json').value = JSON.stringify(editor.spec(), null, 2); formError(''); } catch (e) { formError(e.message); }
   };
   $('#json-from-form').addEventListener('click', fillJson);
   $('#advanced').addEventListener('toggle', (e) => { if (e.target.open && !$('#json').value) fillJson(); });
-  showType(form().elements.type.value);
 
   for (let attempt = 1; ; attempt += 1) {
     try {

@@ -263,6 +263,10 @@ class MultipartAbortRequest(Strict):
     upload_id: str = Field(min_length=1, max_length=1024)
 
 
+class VideoViewRequest(Strict):
+    key: InputKey
+
+
 class MarkSeenRequest(Strict):
     job_ids: list[str] = Field(min_length=1, max_length=200)
 

@@ -21,7 +21,7 @@ CLIPS = ((2, 440), (3, 660), (4, 880))  # (seconds, audio Hz) of the generated i
 
 def make_clips(folder: Path) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
-    return [make_clip(folder / f"clip{i}.mp4", seconds, fps=FPS, tone_hz=hz, scroll=0.004)
+    return [make_clip(folder / f"clip{i}.mp4", seconds, "scroll=horizontal=0.004", fps=FPS, tone_hz=hz)
             for i, (seconds, hz) in enumerate(CLIPS)]
 
 

@@ -36,6 +36,7 @@ from jobspec import (
     UploadDone,
     UploadGrant,
     UploadRequest,
+    VideoViewRequest,
     WebhookDeliveries,
     WebhookSecret,
 )
@@ -95,6 +96,8 @@ def build_router() -> Router:
           summary="complete a multipart upload with every part's ETag (a short result is discarded)")
     r.add("POST", "/api/videos/multipart/abort", _as_user(uploads.multipart_abort), body=MultipartAbortRequest,
           answers={200: Aborted}, summary="abort a multipart upload")
+    r.add("POST", "/api/videos/view-url", _as_user(uploads.view_url), body=VideoViewRequest,
+          answers={200: DownloadGrant}, summary="a presigned GET of one of your uploads, to play it (byte ranges)")
 
     r.add("POST", "/api/jobs", api_jobs.create_job, body=CREATE_JOB, answers={202: CreatedJob, 200: CreatedJob},
           summary="submit an export job (with an Idempotency-Key header, a retry returns the same job)")

@@ -16,7 +16,8 @@ from typing import get_args
 from controlplane import bindings, retention
 from controlplane.http import Call, HttpError, validate
 from controlplane.sigv4 import expires_at, presign
-from jobspec import UPLOAD_PREFIX, MultipartAbortRequest, MultipartCompleteRequest, UploadRequest, VideoType
+from jobspec import (UPLOAD_PREFIX, MultipartAbortRequest, MultipartCompleteRequest, UploadRequest, VideoType,
+                     VideoViewRequest)
 
 S3_SINGLE_PUT_MAX = 5 << 30
 MIN_PART = 5 << 20  # S3's smallest non-final part
@@ -119,6 +120,16 @@ async def multipart_abort(call: Call, user_id: str):
         raise HttpError(400, "multipart_failed", f"could not abort the upload: {e}") from None
     await retention.untrack_multipart(bindings.D1(call.env.DB), req.upload_id)
     return 200, {"aborted": True}
+
+
+async def view_url(call: Call, user_id: str):
+    """A presigned GET of one of the user's uploads, for the page's video player (inline, byte ranges)."""
+    key = _owned_key(user_id, validate(VideoViewRequest, call.json()).key)
+    size = await bindings.r2_size(call.env.VIDEOS, key)
+    if size is None:
+        raise HttpError(404, "not_found", "no such upload")
+    return 200, {"url": _sign(call, "GET", key), "expires_at": expires_at(_now(call), call.settings.presign_ttl_s),
+                 "size_bytes": size}
 
 
 def presign_download(call: Call, key: str, filename: str) -> tuple[str, str]:
