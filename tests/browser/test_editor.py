@@ -317,6 +317,7 @@ def test_the_dev_demo_link_opens_the_editor_on_the_demo_clip(page, browser, stac
     """`make dev` prints a link for a seeded user; it opens on the editor with the demo clip loaded."""
     demo = seed_demo(stack, tmp_path, wait_s=0)  # no GPU worker here: the demo export stays pending
     browser("newPage", url=demo["link"])
+    browser("click", selector="#signin-link-accept")  # the link signs in as the demo user once confirmed
     browser.wait_for("body[data-ready='true']", timeout=30)
     browser.wait_for("#stage[data-state='ready'][data-frame='0']", timeout=30)
     assert browser.text("#input-video option:checked").startswith("demo-clip.mp4")
