@@ -3,6 +3,13 @@
 Frames are uint8 numpy arrays: HxWx3 BGR, or I420 where no processor needs BGR (FrameFormat).
 ffmpeg runs as a subprocess; its stderr always goes
 to a temporary file (an unread stderr PIPE can fill up and deadlock the process).
+
+Frames are always the picture as a player shows it, and every size here is that picture's:
+- a display matrix (a phone's portrait video is a landscape frame plus a quarter turn; editors also
+  write mirrored ones) is applied by ffmpeg's autorotate while decoding, and probe() reports the
+  turned size (VideoInfo.orientation keeps the matrix);
+- HDR (PQ or HLG transfer, BT.2020) is tone-mapped to SDR BT.709 while decoding (TONE_MAP), so
+  the output is plain H.264 8-bit that says BT.709 in its tags.
 """
 
 from __future__ import annotations
@@ -11,12 +18,13 @@ import functools
 import os
 import queue
 import shutil
+import struct
 import subprocess
 import tempfile
 import threading
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Iterator
+from typing import Iterator, Optional
 
 import av
 import numpy as np
@@ -36,8 +44,25 @@ COLOR_TAGS = {
 }
 
 
+# HDR transfers (ffmpeg's names) and how they are shown in SDR: to linear light (100 nits = SDR
+# white), BT.2020 primaries to BT.709, Hable's curve for the highlights, then BT.709's transfer and
+# matrix, limited range (zimg does each step; ffmpeg's tonemap only the curve).
+HDR_TRANSFERS = {"smpte2084": "PQ", "arib-std-b67": "HLG"}
+TONE_MAP = ("zscale=t=linear:npl=100,format=gbrpf32le,zscale=p=bt709,tonemap=tonemap=hable:desat=0,"
+            "zscale=t=bt709:m=bt709:r=tv,format=yuv420p")
+BT709 = (("colorspace", "bt709"), ("color_primaries", "bt709"), ("color_trc", "bt709"))
+UPRIGHT = (1, 0, 0, 1)
+
+# Audio codecs an MP4 takes as they are: copied, not re-encoded, when nothing cuts the audio.
+MP4_AUDIO = {"aac", "mp3", "ac3", "eac3", "alac"}
+
+
 class CorruptInput(FatalJobError):
     """The input can never be rendered (retrying will not help); the message says why."""
+
+
+class InputTooLarge(FatalJobError):
+    """The input is over one of the pod's limits; the message names the limit and its value."""
 
 
 class FFmpegError(RuntimeError):
@@ -92,38 +117,68 @@ def run_ffmpeg(*args: str) -> None:
 
 
 @dataclass(frozen=True)
+class AudioTrack:
+    """The audio a render uses: the first track marked default (else the first track)."""
+
+    index: int  # among the file's audio streams (ffmpeg's a:<index>)
+    codec: str
+    channels: int
+    start: float  # in seconds after the file's start, like VideoInfo.start
+
+
+@dataclass(frozen=True)
 class VideoInfo:
-    width: int
+    width: int  # as shown: after the display matrix
     height: int
     fps: Fraction
     frames: int
     duration: float
-    has_audio: bool
+    audio: Optional[AudioTrack]
     is_vfr: bool
     start: float  # first video frame, in seconds after the file's start (what ffmpeg -ss counts from)
-    color: tuple[tuple[str, str], ...] = ()  # known colour tags: (ffmpeg option, value)
-    i420: bool = False  # 8-bit 4:2:0, limited range: decodes to I420 with no conversion
+    color: tuple[tuple[str, str], ...] = ()  # colour tags of the decoded frames: (ffmpeg option, value)
+    i420: bool = False  # decodes to 8-bit 4:2:0, limited range, with no conversion of our own
+    hdr: str = ""  # the HDR transfer ("smpte2084", "arib-std-b67") that decoding tone-maps, or ""
+    orientation: tuple[int, int, int, int] = UPRIGHT  # display matrix (a, b, c, d): shown x = a x + c y, y = b x + d y
+
+    @property
+    def has_audio(self) -> bool:
+        return self.audio is not None
+
+    def video_filter(self) -> Optional[str]:
+        """What decoding applies besides autorotate: the tone map of an HDR input."""
+        return TONE_MAP if self.hdr else None
 
 
-def probe(path: str) -> VideoInfo:
-    """Read the container and every video packet header (no decoding). CorruptInput if unusable."""
+def probe(path: str, max_pixels: Optional[int] = None) -> VideoInfo:
+    """Read the container, every video packet header and the first frame. CorruptInput if unusable;
+    InputTooLarge (before any decoding) if its frame is over `max_pixels`."""
     with _open_container(path) as container:
         stream = _video_stream(container)
-        pts = _frame_pts(container, stream)
+        if max_pixels and stream.width * stream.height > max_pixels:
+            raise InputTooLarge(f"input video is {stream.width}x{stream.height} = {stream.width * stream.height} "
+                                f"pixels a frame; the limit (max_input_pixels) is {max_pixels}")
+        pts, first = _scan(container, stream)
         times = [(p - pts[0]) * stream.time_base for p in pts]
         fps, is_vfr = _frame_rate(stream, times)
         container_start = Fraction(container.start_time or 0, av.time_base)
+        orientation = _orientation(first)
+        quarter_turn = orientation[0] == 0
+        tags = _color_tags(stream.codec_context)
+        hdr = next((value for option, value in tags if option == "color_trc" and value in HDR_TRANSFERS), "")
         return VideoInfo(
-            width=stream.width,
-            height=stream.height,
+            width=stream.height if quarter_turn else stream.width,
+            height=stream.width if quarter_turn else stream.height,
             fps=fps,
             frames=len(pts),
             duration=float(times[-1] + 1 / fps),  # the last frame lasts one frame period
-            has_audio=bool(container.streams.audio),
+            audio=_audio_track(container, container_start),
             is_vfr=is_vfr,
             start=float(max(pts[0] * stream.time_base - container_start, 0)),
-            color=_color_tags(stream.codec_context),
-            i420=stream.codec_context.pix_fmt == "yuv420p" and stream.codec_context.color_range != 2,  # 2: full
+            color=BT709 if hdr else tags,
+            i420=bool(hdr) or (stream.codec_context.pix_fmt == "yuv420p" and stream.codec_context.color_range != 2),
+            hdr=hdr,
+            orientation=orientation,
         )
 
 
@@ -152,15 +207,45 @@ def _video_stream(container):
     return videos[0]
 
 
-def _frame_pts(container, stream) -> list[int]:
-    """Presentation times of the frames, sorted."""
+def _scan(container, stream) -> tuple[list[int], Optional[av.VideoFrame]]:
+    """Presentation times of the frames shown (sorted; an edit list's hidden ones left out), and the
+    first decoded frame (it carries the display matrix)."""
+    pts, first = [], None
     try:
-        pts = sorted(p.pts for p in container.demux(stream) if p.size and p.pts is not None and not p.is_discard)
+        for packet in container.demux(stream):
+            if first is None and packet.size:
+                first = next(iter(stream.codec_context.decode(packet)), None)
+            if packet.size and packet.pts is not None and not packet.is_discard:
+                pts.append(packet.pts)
+        if first is None and pts:
+            first = next(iter(stream.codec_context.decode(None)), None)
     except av.FFmpegError as e:
         raise CorruptInput(f"input video is damaged ({e.strerror})") from None
     if not pts:
         raise CorruptInput("zero-length video")
-    return pts
+    return sorted(pts), first
+
+
+def _orientation(frame: Optional[av.VideoFrame]) -> tuple[int, int, int, int]:
+    """The display matrix's rotation/mirror part, as signs. Only quarter turns and mirrors exist in
+    practice (ffmpeg's autorotate does no more either); anything else is shown unturned."""
+    matrix = next((bytes(sd) for sd in (frame.side_data if frame else ()) if sd.type.name == "DISPLAYMATRIX"), None)
+    if matrix is None:
+        return UPRIGHT
+    a, b, _, c, d = (round(v / 65536) for v in struct.unpack("<9i", matrix)[:5])
+    if sorted(map(abs, (a, b, c, d))) != [0, 0, 1, 1] or (a == 0) != (d == 0):
+        return UPRIGHT
+    return a, b, c, d
+
+
+def _audio_track(container, container_start: Fraction) -> Optional[AudioTrack]:
+    tracks = list(container.streams.audio)
+    if not tracks:
+        return None
+    chosen = next((t for t in tracks if t.disposition & av.stream.Disposition.default), tracks[0])
+    start = Fraction(chosen.start_time or 0) * chosen.time_base - container_start if chosen.time_base else 0
+    return AudioTrack(tracks.index(chosen), chosen.codec_context.name, chosen.codec_context.channels,
+                      float(max(start, 0)))
 
 
 def _color_tags(codec_context) -> tuple[tuple[str, str], ...]:
@@ -185,7 +270,9 @@ def to_cfr(src: str, dst: str, fps: Fraction) -> None:
     """Re-time src to a constant `fps` (duplicating/dropping frames as needed) so that frame N
     is well defined. Near-lossless video; audio copied (dst should be .mkv, which takes any codec)."""
     part = dst + ".part.mkv"
-    run_ffmpeg("-i", src, "-map", "0:v:0", "-map", "0:a:0?", "-vf", f"fps={fps}",
+    audio = probe(src).audio  # the default track only: the copy has one or none
+    maps = ["-map", f"0:a:{audio.index}"] if audio else []
+    run_ffmpeg("-i", src, "-map", "0:v:0", *maps, "-vf", f"fps={fps}",
                "-c:v", "libx264", "-preset", "veryfast", "-crf", "12", "-c:a", "copy", part)
     os.replace(part, dst)
 
@@ -198,8 +285,9 @@ class FrameFormat:
     """How raw frames travel between ffmpeg and Python.
 
     bgr24: HxWx3 arrays; the encoder converts them to BT.709 YUV.
-    yuv420p: I420 as one (H*3/2)xW array (Y, then U, then V; even sizes only), the source's YUV
-    values untouched: no colour conversion either way, and the output gets the source's tags."""
+    yuv420p: I420 as one (H*3/2)xW array (Y, then U, then V; even sizes only), the decoded YUV
+    values untouched: no colour conversion either way, and the output gets the source's tags.
+    Tags are set on the frames (setparams): ffmpeg's -color_* output options no longer reach x264."""
 
     pix_fmt: str = "bgr24"
     color: tuple[tuple[str, str], ...] = ()
@@ -210,12 +298,15 @@ class FrameFormat:
     def encoder_args(self) -> list[str]:
         """Output options that turn frames of this format into tagged yuv420p."""
         if self.pix_fmt == "bgr24":
-            return ["-vf", "scale=out_color_matrix=bt709:out_range=tv",
-                    "-colorspace", "bt709", "-color_primaries", "bt709", "-color_trc", "bt709"]
-        return [arg for option, value in self.color for arg in (f"-{option}", value)]
+            return ["-vf", "scale=out_color_matrix=bt709:out_range=tv," + _setparams(BT709)]
+        return ["-vf", _setparams(self.color)] if self.color else []
 
 
 BGR = FrameFormat()
+
+
+def _setparams(color: tuple[tuple[str, str], ...]) -> str:
+    return "setparams=range=tv:" + ":".join(f"{option}={value}" for option, value in color)
 
 
 def i420_planes(frame: np.ndarray, width: int, height: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -237,6 +328,8 @@ def decode(path: str, info: VideoInfo, start: int = 0, count: int | None = None,
     if start:
         args += ["-ss", f"{info.start + (start - 0.5) / info.fps:.6f}"]
     args += ["-i", path, "-map", "0:v:0", "-fps_mode", "passthrough"]
+    if info.video_filter():
+        args += ["-vf", info.video_filter()]
     if count is not None:
         args += ["-frames:v", str(count)]
     args += ["-f", "rawvideo", "-pix_fmt", fmt.pix_fmt, "pipe:1"]

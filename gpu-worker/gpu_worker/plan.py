@@ -14,8 +14,8 @@ from typing import Callable, Optional
 
 from jobspec import Clip, FramingJob, MultiClipJob, OverlayJob
 
-from .media import BGR, CorruptInput, FrameFormat, VideoInfo, probe, to_cfr
-from .mux import Chapter, ClipAudio
+from .media import BGR, MP4_AUDIO, CorruptInput, FrameFormat, VideoInfo, probe, to_cfr
+from .mux import Chapter, ClipAudio, Soundtrack
 from .processors import Chain, PassThrough, Processor, make_processor, pix_fmts
 from .processors.fit import Fit
 
@@ -34,8 +34,18 @@ class ClipPlan:
         return float((self.first + frame) / self.info.fps)
 
     def audio(self) -> ClipAudio:
-        return ClipAudio(self.source if self.info.has_audio else None,
-                         self.info.start + float(self.first / self.info.fps), float(self.frames / self.info.fps))
+        track = self.info.audio
+        return ClipAudio(self.source if track else None, self.info.start + float(self.first / self.info.fps),
+                         float(self.frames / self.info.fps), track.index if track else 0)
+
+    def whole_audio(self) -> Optional[Soundtrack]:
+        """The source's audio track as it is, if this clip shows the whole source, the track starts
+        with the video (within half a frame) and an MP4 takes its codec."""
+        track = self.info.audio
+        if (track is None or self.first or self.frames != self.info.frames or track.codec not in MP4_AUDIO
+                or abs(track.start - self.info.start) > 0.5 / self.info.fps):
+            return None
+        return Soundtrack(self.source, track.index)
 
 
 @dataclass
@@ -50,6 +60,10 @@ class RenderPlan:
     @property
     def total_frames(self) -> int:
         return sum(c.frames for c in self.clips)
+
+    def copied_audio(self) -> Optional[Soundtrack]:
+        """The audio to copy into the output as it is; None when it must be cut, joined or made."""
+        return self.clips[0].whole_audio() if len(self.clips) == 1 else None
 
     def chapters(self) -> list[Chapter]:
         if not self.with_chapters:

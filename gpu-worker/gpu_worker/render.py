@@ -15,8 +15,8 @@ from typing import Callable, Iterable, Iterator, Literal, Optional
 
 from jobspec import CheckpointManifest, FramingJob, MultiClipJob, OverlayJob
 
-from .media import CorruptInput, choose_codec, decode, encoder_settings
-from .mux import mux, start_soundtrack
+from .media import CorruptInput, FFmpegProcess, choose_codec, decode, encoder_settings
+from .mux import Soundtrack, mux, start_soundtrack
 from .plan import ClipPlan, RenderPlan, make_plan
 from .segments import CheckpointStore, SegmentWriter, concat_input, resume, video_codec_args
 
@@ -80,8 +80,7 @@ def render(spec: OverlayJob | FramingJob | MultiClipJob, inputs: dict[str, str],
         hooks.on_resumed(resumed_from)
     writer = SegmentWriter(store, segment_dir, manifest, settings, segment_frames, segment_seconds,
                            hooks.on_checkpoint, pod_id, plan.fmt)
-    soundtrack = os.path.join(workdir, "soundtrack.m4a")
-    audio = start_soundtrack([c.audio() for c in plan.clips], soundtrack)  # alongside the video
+    audio, soundtrack = _soundtrack(plan, workdir)
     try:
         _encode(plan, writer, hooks)
         if audio:
@@ -92,8 +91,18 @@ def render(spec: OverlayJob | FramingJob | MultiClipJob, inputs: dict[str, str],
         raise
     out = os.path.join(workdir, "output.mp4")
     mux(concat_input(manifest, segment_dir), video_codec_args(manifest, settings), out,
-        soundtrack if audio else None, plan.chapters(), plan.fps)
+        soundtrack, plan.chapters(), plan.fps, manifest.frame)
     return RenderResult(out, manifest.frame, plan.width, plan.height, settings.codec, resumed_from)
+
+
+def _soundtrack(plan: RenderPlan, workdir: str) -> tuple[Optional[FFmpegProcess], Optional[Soundtrack]]:
+    """The source's audio to copy, or an encode of the clips' audio started alongside the video."""
+    copied = plan.copied_audio()
+    if copied:
+        return None, copied
+    path = os.path.join(workdir, "soundtrack.m4a")
+    encoding = start_soundtrack([c.audio() for c in plan.clips], path)
+    return encoding, Soundtrack(path) if encoding else None
 
 
 def _encode(plan: RenderPlan, writer: SegmentWriter, hooks: Hooks) -> None:
