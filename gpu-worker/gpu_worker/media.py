@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import os
 import queue
+import resource
 import shutil
 import struct
 import subprocess
@@ -31,6 +32,7 @@ import numpy as np
 from jobspec import EncoderSettings
 
 from .errors import FatalJobError
+from .limits import LimitExceeded
 
 # Containers we accept (ffmpeg demuxer names). ffmpeg opens much else, text files included.
 VIDEO_CONTAINERS = {"mov", "mp4", "matroska", "webm", "avi", "mpegts", "mpeg", "flv", "asf", "ogg"}
@@ -61,10 +63,6 @@ class CorruptInput(FatalJobError):
     """The input can never be rendered (retrying will not help); the message says why."""
 
 
-class InputTooLarge(FatalJobError):
-    """The input is over one of the pod's limits; the message names the limit and its value."""
-
-
 class FFmpegError(RuntimeError):
     """ffmpeg failed; possibly transient (disk full, killed process), so worth a retry."""
 
@@ -89,12 +87,27 @@ def ffmpeg_cmd(*args: str) -> list[str]:
     return [ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error", "-y", *args]
 
 
+_memory_limit: Optional[int] = None
+
+
+def limit_ffmpeg_memory(nbytes: Optional[int]) -> None:
+    """Every ffmpeg started from now on gets at most `nbytes` of address space (None: no limit):
+    an input that makes ffmpeg allocate without end fails that ffmpeg, not the pod."""
+    global _memory_limit
+    _memory_limit = nbytes
+
+
 class FFmpegProcess:
     """ffmpeg running in the background; wait() raises FFmpegError with its last error lines."""
 
     def __init__(self, *args: str, stdin=None, stdout=subprocess.DEVNULL):
         self._log = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(ffmpeg_cmd(*args), stdin=stdin, stdout=stdout, stderr=self._log)
+        if _memory_limit:  # set from outside (a preexec_fn is unsafe with threads); ffmpeg allocates after probing
+            try:
+                resource.prlimit(self.proc.pid, resource.RLIMIT_DATA, (_memory_limit, _memory_limit))
+            except ProcessLookupError:  # already gone: wait() reports how it ended
+                pass
 
     def wait(self) -> None:
         with self._log:
@@ -152,11 +165,11 @@ class VideoInfo:
 
 def probe(path: str, max_pixels: Optional[int] = None) -> VideoInfo:
     """Read the container, every video packet header and the first frame. CorruptInput if unusable;
-    InputTooLarge (before any decoding) if its frame is over `max_pixels`."""
-    with _open_container(path) as container:
+    LimitExceeded (before any decoding) if its frame is over `max_pixels`."""
+    with _open_container(path, max_pixels) as container:
         stream = _video_stream(container)
         if max_pixels and stream.width * stream.height > max_pixels:
-            raise InputTooLarge(f"input video is {stream.width}x{stream.height} = {stream.width * stream.height} "
+            raise LimitExceeded(f"input video is {stream.width}x{stream.height} = {stream.width * stream.height} "
                                 f"pixels a frame; the limit (max_input_pixels) is {max_pixels}")
         pts, first = _scan(container, stream)
         times = [(p - pts[0]) * stream.time_base for p in pts]
@@ -182,11 +195,14 @@ def probe(path: str, max_pixels: Optional[int] = None) -> VideoInfo:
         )
 
 
-def _open_container(path: str):
+def _open_container(path: str, max_pixels: Optional[int] = None):
     if os.path.getsize(path) == 0:
         raise CorruptInput("input file is empty")
+    # Opening decodes a few frames to learn the stream's parameters: with max_pixels the decoder
+    # refuses a frame that large instead of allocating it (the size is still read from the headers).
+    options = {"max_pixels": str(max_pixels)} if max_pixels else {}
     try:
-        container = av.open(path)
+        container = av.open(path, options=options)
     except av.EOFError:
         raise CorruptInput("zero-length video: the file ends before its first frame") from None
     except av.FFmpegError as e:
