@@ -50,7 +50,8 @@ def run(stack, token, args, ready, first_api):
     with httpx.Client(base_url=stack.url, headers=headers, timeout=60) as http:
         info = http.post("/api/videos/upload-url", json={"filename": "b.mp4", "content_type": "video/mp4",
                                                           "size_bytes": 1000}).json()
-        httpx.put(info["upload_url"], content=b"b" * 1000, headers=info["headers"]).raise_for_status()
+        head = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom"  # the Worker reads an upload's first bytes
+        httpx.put(info["upload_url"], content=(head + bytes(1000))[:1000], headers=info["headers"]).raise_for_status()
     body = {**JOB, "input_video_key": info["video_key"]}
 
     def create(_):

@@ -12,7 +12,7 @@ import re
 import secrets
 from datetime import datetime, timezone
 
-from controlplane import bindings
+from controlplane import bindings, sniff
 from controlplane.http import Call, HttpError, validate
 from controlplane.sigv4 import expires_at, presign
 from jobspec import UPLOAD_PREFIX, MultipartAbortRequest, MultipartCompleteRequest, UploadRequest
@@ -96,7 +96,20 @@ async def multipart_complete(call: Call, user_id: str):
         size = await bindings.r2_complete_multipart(call.env.VIDEOS, key, req.upload_id, parts)
     except Exception as e:
         raise HttpError(400, "multipart_failed", f"could not complete the upload: {e}") from None
+    try:
+        await check_video(call, key, size)
+    except HttpError:
+        await bindings.r2_delete(call.env.VIDEOS, key)  # nothing is kept that no job could use
+        raise
     return 200, {"video_key": key, "size_bytes": size}
+
+
+async def check_video(call: Call, key: str, size: int) -> None:
+    """422 unless the object (of `size` bytes) starts like a video container the pods read (sniff.py)."""
+    head = await bindings.r2_first_bytes(call.env.VIDEOS, key, min(size, sniff.HEAD_BYTES))
+    if sniff.container_of(head) is None:
+        raise HttpError(422, "input_not_video", f"input {key} is not a video: it reads as {sniff.describe(head)}; "
+                        "upload an MP4, MOV, MKV, WebM, AVI, MPEG-TS, MPEG-PS, FLV, WMV or Ogg file")
 
 
 async def multipart_abort(call: Call, user_id: str):
