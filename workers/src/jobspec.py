@@ -35,7 +35,7 @@ MAX_D1_INTEGER = 2**53 - 2
 
 JobType = Literal["framing", "overlay", "multi_clip"]
 Easing = Literal["linear", "ease_in", "ease_out", "ease_in_out", "hold"]
-UpscaleModel = Literal["none", "realesr-animevideov3", "realesr-general-x4v3", "realesrgan-x4plus"]
+UpscaleModel = Literal["none", "realesr-animevideov3", "realesrgan-x4plus"]  # each has pinned weights (fetch_weights.py)
 EncoderCodec = Literal["libx264", "h264_nvenc"]
 
 # Upload keys are videos/raw/<user>/<upload id>/<file name>; nothing else may be an input.
