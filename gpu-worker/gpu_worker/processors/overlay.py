@@ -1,5 +1,10 @@
 """The spotlight overlay: keyframed ellipses stay bright, the rest of the frame is dimmed.
 
+Coordinates: a keyframe's x, y (centre) and rx, ry (radii) are fractions of the width and height of
+the frame as a player shows it (after a phone video's display matrix is applied: the frames this
+processor gets are already upright). Between keyframes each value follows keyframes.interpolate
+(the earlier keyframe's easing); before the first and after the last keyframe it holds.
+
 Per pixel, region r gives a gain of 1 inside its ellipse, falling to 1 - dim_r over a soft
 edge just outside it: `feather` x the frame's shorter side wide on a circle; on an ellipse the
 band is uniform in the ellipse's own radius (wider along the long axis). The brightest region
