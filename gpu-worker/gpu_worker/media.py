@@ -15,6 +15,7 @@ Frames are always the picture as a player shows it, and every size here is that 
 from __future__ import annotations
 
 import functools
+import math
 import os
 import queue
 import resource
@@ -293,59 +294,109 @@ def to_cfr(src: str, dst: str, fps: Fraction) -> None:
     os.replace(part, dst)
 
 
-# ---------------------------------------------------------------- raw frames
+# ---------------------------------------------------------------- frames
 
 
 @dataclass(frozen=True)
 class FrameFormat:
-    """How raw frames travel between ffmpeg and Python.
+    """How frames travel from the decoder through the processors to the encoder.
 
-    bgr24: HxWx3 arrays; the encoder converts them to BT.709 YUV.
-    yuv420p: I420 as one (H*3/2)xW array (Y, then U, then V; even sizes only), the decoded YUV
-    values untouched: no colour conversion either way, and the output gets the source's tags.
-    Tags are set on the frames (setparams): ffmpeg's -color_* output options no longer reach x264."""
+    bgr24: HxWx3 uint8 arrays; the encoder converts them to BT.709 YUV.
+    yuv420p: the decoder's own av.VideoFrame (I420, even sizes only), its YUV values untouched: no
+    colour conversion and no copy either way (a processor that changes a frame writes a new one,
+    see i420_planes), and the output gets the source's colour tags."""
 
     pix_fmt: str = "bgr24"
     color: tuple[tuple[str, str], ...] = ()
 
     def shape(self, width: int, height: int) -> tuple[int, ...]:
+        """The shape of a frame as one array (what ffmpeg's raw pipe carries)."""
         return (height, width, 3) if self.pix_fmt == "bgr24" else (height * 3 // 2, width)
-
-    def encoder_args(self) -> list[str]:
-        """Output options that turn frames of this format into tagged yuv420p."""
-        if self.pix_fmt == "bgr24":
-            return ["-vf", "scale=out_color_matrix=bt709:out_range=tv," + _setparams(BT709)]
-        return ["-vf", _setparams(self.color)] if self.color else []
 
 
 BGR = FrameFormat()
 
 
-def _setparams(color: tuple[tuple[str, str], ...]) -> str:
-    return "setparams=range=tv:" + ":".join(f"{option}={value}" for option, value in color)
+def i420_planes(frame: av.VideoFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Views of the Y, U and V planes of a yuv420p frame (each plane's row padding cut off). Write
+    only into a frame you made: a decoded one may still be the decoder's reference picture."""
+    return tuple(np.frombuffer(p, np.uint8).reshape(p.height, p.line_size)[:, : p.width] for p in frame.planes)
 
 
-def i420_planes(frame: np.ndarray, width: int, height: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Views of the Y, U and V planes of an I420 frame."""
-    quarter = height // 4
-    return (frame[:height], frame[height : height + quarter].reshape(height // 2, width // 2),
-            frame[height + quarter :].reshape(height // 2, width // 2))
+def _i420_frame(planes: tuple[np.ndarray, ...]) -> av.VideoFrame:
+    frame = av.VideoFrame(planes[0].shape[1], planes[0].shape[0], "yuv420p")
+    for view, plane in zip(i420_planes(frame), planes):
+        view[...] = plane
+    return frame
+
+
+def orient(image: np.ndarray, orientation: tuple[int, int, int, int]) -> np.ndarray:
+    """An image (rows first) as the display matrix shows it: x' = a x + c y, y' = b x + d y."""
+    a, b, c, d = orientation
+    if a == 0:  # a quarter turn: swap the axes, then mirror what the signs say
+        image, (x_sign, y_sign) = image.swapaxes(0, 1), (c, b)
+    else:
+        x_sign, y_sign = a, d
+    if x_sign < 0:
+        image = image[:, ::-1]
+    if y_sign < 0:
+        image = image[::-1]
+    return image
 
 
 # ---------------------------------------------------------------- decoding
 
 
 def decode(path: str, info: VideoInfo, start: int = 0, count: int | None = None,
-           fmt: FrameFormat = BGR) -> Iterator[np.ndarray]:
-    """Frames [start, start + count) of a CFR video, exactly: the seek goes to half a frame before
-    frame `start`, and ffmpeg's accurate seek drops everything earlier. Each frame is a new array.
-    Ends early only if the file does; an ffmpeg failure raises FFmpegError."""
+           fmt: FrameFormat = BGR) -> Iterator[np.ndarray | av.VideoFrame]:
+    """Frames [start, start + count) of a CFR video, exactly, as a player shows them: BGR arrays or
+    yuv420p VideoFrames (fmt). Decoded in this process; an HDR input goes through ffmpeg for its
+    tone map. Ends early only if the file does; a decoder failure raises FFmpegError."""
+    frames = _decode_tone_mapped(path, info, start, count, fmt) if info.hdr else _decode(path, info, start, count, fmt)
+    yield from frames
+
+
+def _decode(path, info, start, count, fmt):
+    """libavcodec through PyAV: a seek to the keyframe before frame `start`, then every frame shown
+    before it dropped (what ffmpeg's accurate seek does), the display matrix applied here."""
+    try:
+        with av.open(path) as container:
+            stream = _video_stream(container)
+            stream.thread_type = "AUTO"
+            base = Fraction(container.start_time or 0, av.time_base) + Fraction(info.start).limit_denominator(10**6)
+            first = base + (Fraction(start) - Fraction(1, 2)) / info.fps  # frame `start` is shown after this
+            if start:
+                container.seek(math.floor(first / stream.time_base), stream=stream, backward=True)
+            wanted = count if count is not None else info.frames
+            made = 0
+            for frame in container.decode(stream):
+                if made == wanted:
+                    break
+                if start and frame.pts is not None and frame.pts * stream.time_base < first:
+                    continue
+                made += 1
+                yield _as(frame, info.orientation, fmt)
+    except av.FFmpegError as e:
+        raise FFmpegError(f"decoding {os.path.basename(path)} failed: {e}") from None
+
+
+def _as(frame: av.VideoFrame, orientation: tuple[int, int, int, int], fmt: FrameFormat):
+    if fmt.pix_fmt == "bgr24":
+        image = frame.to_ndarray(format="bgr24")
+        return image if orientation == UPRIGHT else np.ascontiguousarray(orient(image, orientation))
+    if frame.format.name != "yuv420p":
+        frame = frame.reformat(format="yuv420p")
+    if orientation == UPRIGHT:
+        return frame
+    return _i420_frame(tuple(orient(plane, orientation) for plane in i420_planes(frame)))
+
+
+def _decode_tone_mapped(path, info, start, count, fmt):
+    """ffmpeg's decoder with TONE_MAP (zimg is not in PyAV's build) and autorotate, through a pipe."""
     args = []
     if start:
         args += ["-ss", f"{info.start + (start - 0.5) / info.fps:.6f}"]
-    args += ["-i", path, "-map", "0:v:0", "-fps_mode", "passthrough"]
-    if info.video_filter():
-        args += ["-vf", info.video_filter()]
+    args += ["-i", path, "-map", "0:v:0", "-fps_mode", "passthrough", "-vf", info.video_filter()]
     if count is not None:
         args += ["-frames:v", str(count)]
     args += ["-f", "rawvideo", "-pix_fmt", fmt.pix_fmt, "pipe:1"]
@@ -353,7 +404,7 @@ def decode(path: str, info: VideoInfo, start: int = 0, count: int | None = None,
     ffmpeg = FFmpegProcess(*args, stdout=subprocess.PIPE)
     try:
         while (frame := _read_frame(ffmpeg.proc.stdout, shape)) is not None:
-            yield frame
+            yield frame if fmt.pix_fmt == "bgr24" else av.VideoFrame.from_ndarray(frame, format="yuv420p")
     except BaseException:  # includes GeneratorExit: the reader stopped early
         ffmpeg.kill()
         raise
@@ -384,58 +435,84 @@ def encoder_settings(codec: str, width: int, height: int, fps: Fraction, quality
                            preset=preset)
 
 
-def encoder_args(s: EncoderSettings) -> list[str]:
-    """Output options of an H.264 yuv420p encode with these settings."""
+def codec_options(s: EncoderSettings) -> dict[str, str]:
+    """The encoder's options (libavcodec names) for these settings."""
     if s.codec == "libx264":
-        codec = ["-c:v", "libx264", "-preset", s.preset, "-crf", str(s.quality)]
-    else:
-        codec = ["-c:v", "h264_nvenc", "-preset", s.preset, "-tune", "hq", "-rc", "vbr", "-cq", str(s.quality), "-b:v", "0"]
-    return codec + ["-pix_fmt", "yuv420p"]
+        return {"preset": s.preset, "crf": str(s.quality)}
+    return {"preset": s.preset, "tune": "hq", "rc": "vbr", "cq": str(s.quality), "b": "0"}
+
+
+def encoder_args(s: EncoderSettings) -> list[str]:
+    """The same encode as ffmpeg output options (a re-encode at the join, the benchmarks)."""
+    return ["-c:v", s.codec, *(arg for k, v in codec_options(s).items() for arg in (f"-{k}", v)), "-pix_fmt", "yuv420p"]
 
 
 class Encoder:
-    """An ffmpeg encoder fed raw frames. write() only queues the frame: a writer thread pipes it
-    to ffmpeg, so encoding overlaps the caller's work. close() finishes the file."""
+    """An H.264 encoder in this process (libavcodec through PyAV) writing an MP4. write() only
+    queues the frame: a writer thread encodes it, so encoding overlaps the caller's work. close()
+    finishes the file. BGR arrays are converted to BT.709 YUV; yuv420p VideoFrames go in as they are."""
 
     def __init__(self, path: str, settings: EncoderSettings, fmt: FrameFormat = BGR, queue_size: int = 8):
-        size = f"{settings.width}x{settings.height}"
-        rate = f"{settings.fps_num}/{settings.fps_den}"
-        self._ffmpeg = FFmpegProcess("-f", "rawvideo", "-pix_fmt", fmt.pix_fmt, "-s", size, "-r", rate, "-i", "pipe:0",
-                                     *encoder_args(settings), *fmt.encoder_args(), "-an", path, stdin=subprocess.PIPE)
-        self._pipe = self._ffmpeg.proc.stdin
+        rate = Fraction(settings.fps_num, settings.fps_den)
+        self._container = av.open(path, "w", format="mp4")
+        self._stream = self._container.add_stream(settings.codec, rate=rate, options=codec_options(settings))
+        self._stream.width, self._stream.height, self._stream.pix_fmt = settings.width, settings.height, "yuv420p"
+        self._frame_time = 1 / rate  # kept: the muxer changes the stream's time base when it starts
+        self._stream.time_base = self._frame_time
+        _tag(self._stream.codec_context, BT709 if fmt.pix_fmt == "bgr24" else fmt.color)
+        self._count = 0
         self._queue: queue.Queue = queue.Queue(queue_size)
         self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._pipe_frames, name="encoder-writer", daemon=True)
+        self._thread = threading.Thread(target=self._encode_frames, name="encoder-writer", daemon=True)
         self._thread.start()
 
-    def _pipe_frames(self) -> None:
+    def _encode_frames(self) -> None:
         while (frame := self._queue.get()) is not None:
             if self._error is None:  # after a failure, keep draining so write() never blocks
                 try:
-                    self._pipe.write(np.ascontiguousarray(frame).data)
-                except OSError as e:
+                    self._mux(self._stream.encode(self._video_frame(frame)))
+                except (av.FFmpegError, ValueError, OSError) as e:
                     self._error = e
 
-    def write(self, frame: np.ndarray) -> None:
+    def _video_frame(self, frame) -> av.VideoFrame:
+        if isinstance(frame, np.ndarray):
+            frame = av.VideoFrame.from_ndarray(frame, format="bgr24").reformat(
+                format="yuv420p", dst_colorspace="ITU709", dst_color_range="MPEG")
+        frame.pts, frame.duration, frame.time_base = self._count, 1, self._frame_time  # one frame each
+        frame.pict_type = av.video.frame.PictureType.NONE  # the encoder decides (a decoded I-frame stays no IDR)
+        self._count += 1
+        return frame
+
+    def _mux(self, packets) -> None:
+        for packet in packets:
+            self._container.mux(packet)
+
+    def write(self, frame: np.ndarray | av.VideoFrame) -> None:
         if self._error is not None:
             self.abort()
-            raise FFmpegError(f"encoder died: {self._error}")
+            raise FFmpegError(f"encoder failed: {self._error}")
         self._queue.put(frame)
 
     def close(self) -> None:
         self._stop_writer()
         try:
-            self._pipe.close()
-        except OSError:
-            pass
-        self._ffmpeg.wait()
+            if self._error is None:
+                self._mux(self._stream.encode(None))
+        except av.FFmpegError as e:
+            self._error = e
+        finally:
+            self._container.close()
         if self._error is not None:
-            raise FFmpegError(f"encoder stopped reading frames: {self._error}")
+            raise FFmpegError(f"encoder failed: {self._error}")
 
     def abort(self) -> None:
         """Stop now and leave an unusable file (may be called more than once)."""
-        self._ffmpeg.kill()
+        self._error = self._error or RuntimeError("aborted")
         self._stop_writer()
+        try:
+            self._container.close()
+        except (av.FFmpegError, ValueError):
+            pass
 
     def _stop_writer(self) -> None:
         if self._thread.is_alive():
@@ -443,12 +520,24 @@ class Encoder:
             self._thread.join()
 
 
+def _tag(context, color: tuple[tuple[str, str], ...]) -> None:
+    """Colour tags on an encoder (ffmpeg's names, as in COLOR_TAGS); limited range."""
+    numbers = {option: {name: value for value, name in names.items()} for option, names in COLOR_TAGS.items()}
+    for option, name in color:
+        setattr(context, option, numbers[option][name])
+    context.color_range = 1  # MPEG (limited)
+
+
 @functools.cache
 def choose_codec() -> str:
-    """h264_nvenc if a one-frame test encode with it works on this machine, else libx264."""
+    """h264_nvenc if a one-frame test encode with it works here (in this process, as Encoder
+    encodes), else libx264."""
     try:
-        run_ffmpeg("-f", "lavfi", "-i", "color=black:s=256x144:d=0.1", "-frames:v", "1",
-                   "-c:v", "h264_nvenc", "-f", "null", "-")
+        context = av.CodecContext.create("h264_nvenc", "w")
+        context.width, context.height, context.pix_fmt, context.time_base = 256, 144, "yuv420p", Fraction(1, 25)
+        frame = av.VideoFrame(256, 144, "yuv420p")
+        frame.pts = 0
+        list(context.encode(frame)) + list(context.encode(None))
         return "h264_nvenc"
-    except FFmpegError:
+    except (av.FFmpegError, ValueError):
         return "libx264"

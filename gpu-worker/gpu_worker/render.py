@@ -1,7 +1,8 @@
 """render(): a job spec and local input files in, the output MP4 out, resumable at any frame.
 
-Three stages overlap: a reader thread decodes ahead (ffmpeg -> raw frames), this thread runs the
-processors, and each segment's encoder has its own writer thread (raw frames -> ffmpeg).
+Three stages overlap: a reader thread decodes ahead (libavcodec in this process; ffmpeg for an HDR
+tone map), this thread runs the processors, and each segment's encoder has its own writer thread
+(libavcodec in this process). Frames that no processor changes are never copied.
 """
 
 from __future__ import annotations
