@@ -359,8 +359,8 @@ def decode(path: str, info: VideoInfo, start: int = 0, count: int | None = None,
 def _decode(path, info, start, count, fmt):
     """libavcodec through PyAV: a seek to the keyframe before frame `start`, then every frame shown
     before it dropped (what ffmpeg's accurate seek does), the display matrix applied here."""
-    try:
-        with av.open(path) as container:
+    try:  # a frame larger than the probed one (a changed SPS mid-stream) is refused, not allocated
+        with av.open(path, options={"max_pixels": str(info.width * info.height)}) as container:
             stream = _video_stream(container)
             stream.thread_type = "AUTO"
             base = Fraction(container.start_time or 0, av.time_base) + Fraction(info.start).limit_denominator(10**6)
