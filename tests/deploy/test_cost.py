@@ -132,9 +132,10 @@ def test_cost_of_jobs_reported_by_a_pod(stack):
     import httpx
 
     from gpu_worker.control import ControlPlane
+    from tests.stack.conftest import video_bytes
     http = httpx.Client(base_url=stack.url, timeout=30)
     http.headers["authorization"] = "Bearer " + http.post("/api/auth/anonymous").json()["token"]
-    data = b"\0" * 2048
+    data = video_bytes(bytes(2048))  # the Worker reads an input's first bytes
     up = http.post("/api/videos/upload-url", json={"filename": "a.mp4", "content_type": "video/mp4",
                                                     "size_bytes": len(data)}).json()
     assert httpx.put(up["upload_url"], content=data, headers=up["headers"]).status_code == 200
