@@ -303,7 +303,7 @@ class FrameFormat:
 
     bgr24: HxWx3 uint8 arrays; the encoder converts them to BT.709 YUV.
     yuv420p: the decoder's own av.VideoFrame (I420, even sizes only), its YUV values untouched: no
-    colour conversion and no copy either way (a processor that changes a frame writes a new one,
+    colour conversion and no copy on the way (a processor that changes a frame writes a new one,
     see i420_planes), and the output gets the source's colour tags."""
 
     pix_fmt: str = "bgr24"
@@ -313,8 +313,19 @@ class FrameFormat:
         """The shape of a frame as one array (what ffmpeg's raw pipe carries)."""
         return (height, width, 3) if self.pix_fmt == "bgr24" else (height * 3 // 2, width)
 
+    def encoder_args(self) -> list[str]:
+        """Output options that turn frames of this format into tagged yuv420p. The tags are set on
+        the frames (setparams): ffmpeg 9's -color_* output options no longer reach x264."""
+        if self.pix_fmt == "bgr24":
+            return ["-vf", "scale=out_color_matrix=bt709:out_range=tv," + _setparams(BT709)]
+        return ["-vf", _setparams(self.color)] if self.color else []
+
 
 BGR = FrameFormat()
+
+
+def _setparams(color: tuple[tuple[str, str], ...]) -> str:
+    return "setparams=range=tv:" + ":".join(f"{option}={value}" for option, value in color)
 
 
 def i420_planes(frame: av.VideoFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -435,84 +446,63 @@ def encoder_settings(codec: str, width: int, height: int, fps: Fraction, quality
                            preset=preset)
 
 
-def codec_options(s: EncoderSettings) -> dict[str, str]:
-    """The encoder's options (libavcodec names) for these settings."""
-    if s.codec == "libx264":
-        return {"preset": s.preset, "crf": str(s.quality)}
-    return {"preset": s.preset, "tune": "hq", "rc": "vbr", "cq": str(s.quality), "b": "0"}
-
-
 def encoder_args(s: EncoderSettings) -> list[str]:
-    """The same encode as ffmpeg output options (a re-encode at the join, the benchmarks)."""
-    return ["-c:v", s.codec, *(arg for k, v in codec_options(s).items() for arg in (f"-{k}", v)), "-pix_fmt", "yuv420p"]
+    """Output options of an H.264 yuv420p encode with these settings."""
+    if s.codec == "libx264":
+        codec = ["-c:v", "libx264", "-preset", s.preset, "-crf", str(s.quality)]
+    else:
+        codec = ["-c:v", "h264_nvenc", "-preset", s.preset, "-tune", "hq", "-rc", "vbr", "-cq", str(s.quality), "-b:v", "0"]
+    return codec + ["-pix_fmt", "yuv420p"]
 
 
 class Encoder:
-    """An H.264 encoder in this process (libavcodec through PyAV) writing an MP4. write() only
-    queues the frame: a writer thread encodes it, so encoding overlaps the caller's work. close()
-    finishes the file. BGR arrays are converted to BT.709 YUV; yuv420p VideoFrames go in as they are."""
+    """An ffmpeg encoder fed raw frames through a pipe. write() only queues the frame: a writer
+    thread pipes it to ffmpeg, so encoding overlaps the caller's work. close() finishes the file.
+
+    Encoding stays a process of its own: x264 in this process (PyAV) made segments that differed
+    from run to run at the same frames, which a resume compares against; the pipe costs ≈ 1 ms a
+    720p frame. A yuv420p VideoFrame's planes are written as they are (no copy unless rows are padded)."""
 
     def __init__(self, path: str, settings: EncoderSettings, fmt: FrameFormat = BGR, queue_size: int = 8):
-        rate = Fraction(settings.fps_num, settings.fps_den)
-        self._container = av.open(path, "w", format="mp4")
-        self._stream = self._container.add_stream(settings.codec, rate=rate, options=codec_options(settings))
-        self._stream.width, self._stream.height, self._stream.pix_fmt = settings.width, settings.height, "yuv420p"
-        self._frame_time = 1 / rate  # kept: the muxer changes the stream's time base when it starts
-        self._stream.time_base = self._frame_time
-        _tag(self._stream.codec_context, BT709 if fmt.pix_fmt == "bgr24" else fmt.color)
-        self._count = 0
+        size = f"{settings.width}x{settings.height}"
+        rate = f"{settings.fps_num}/{settings.fps_den}"
+        self._ffmpeg = FFmpegProcess("-f", "rawvideo", "-pix_fmt", fmt.pix_fmt, "-s", size, "-r", rate, "-i", "pipe:0",
+                                     *encoder_args(settings), *fmt.encoder_args(), "-an", path, stdin=subprocess.PIPE)
+        self._pipe = self._ffmpeg.proc.stdin
         self._queue: queue.Queue = queue.Queue(queue_size)
         self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._encode_frames, name="encoder-writer", daemon=True)
+        self._thread = threading.Thread(target=self._pipe_frames, name="encoder-writer", daemon=True)
         self._thread.start()
 
-    def _encode_frames(self) -> None:
+    def _pipe_frames(self) -> None:
         while (frame := self._queue.get()) is not None:
             if self._error is None:  # after a failure, keep draining so write() never blocks
                 try:
-                    self._mux(self._stream.encode(self._video_frame(frame)))
-                except (av.FFmpegError, ValueError, OSError) as e:
+                    for data in _raw(frame):
+                        self._pipe.write(data)
+                except OSError as e:
                     self._error = e
-
-    def _video_frame(self, frame) -> av.VideoFrame:
-        if isinstance(frame, np.ndarray):
-            frame = av.VideoFrame.from_ndarray(frame, format="bgr24").reformat(
-                format="yuv420p", dst_colorspace="ITU709", dst_color_range="MPEG")
-        frame.pts, frame.duration, frame.time_base = self._count, 1, self._frame_time  # one frame each
-        frame.pict_type = av.video.frame.PictureType.NONE  # the encoder decides (a decoded I-frame stays no IDR)
-        self._count += 1
-        return frame
-
-    def _mux(self, packets) -> None:
-        for packet in packets:
-            self._container.mux(packet)
 
     def write(self, frame: np.ndarray | av.VideoFrame) -> None:
         if self._error is not None:
             self.abort()
-            raise FFmpegError(f"encoder failed: {self._error}")
+            raise FFmpegError(f"encoder died: {self._error}")
         self._queue.put(frame)
 
     def close(self) -> None:
         self._stop_writer()
         try:
-            if self._error is None:
-                self._mux(self._stream.encode(None))
-        except av.FFmpegError as e:
-            self._error = e
-        finally:
-            self._container.close()
+            self._pipe.close()
+        except OSError:
+            pass
+        self._ffmpeg.wait()
         if self._error is not None:
-            raise FFmpegError(f"encoder failed: {self._error}")
+            raise FFmpegError(f"encoder stopped reading frames: {self._error}")
 
     def abort(self) -> None:
         """Stop now and leave an unusable file (may be called more than once)."""
-        self._error = self._error or RuntimeError("aborted")
+        self._ffmpeg.kill()
         self._stop_writer()
-        try:
-            self._container.close()
-        except (av.FFmpegError, ValueError):
-            pass
 
     def _stop_writer(self) -> None:
         if self._thread.is_alive():
@@ -520,24 +510,20 @@ class Encoder:
             self._thread.join()
 
 
-def _tag(context, color: tuple[tuple[str, str], ...]) -> None:
-    """Colour tags on an encoder (ffmpeg's names, as in COLOR_TAGS); limited range."""
-    numbers = {option: {name: value for value, name in names.items()} for option, names in COLOR_TAGS.items()}
-    for option, name in color:
-        setattr(context, option, numbers[option][name])
-    context.color_range = 1  # MPEG (limited)
+def _raw(frame: np.ndarray | av.VideoFrame) -> list:
+    """A frame's bytes as ffmpeg's rawvideo reads them: the array, or the Y, U and V planes."""
+    if isinstance(frame, np.ndarray):
+        return [np.ascontiguousarray(frame).data]
+    return [p if p.line_size == p.width else np.ascontiguousarray(view).data
+            for p, view in zip(frame.planes, i420_planes(frame))]
 
 
 @functools.cache
 def choose_codec() -> str:
-    """h264_nvenc if a one-frame test encode with it works here (in this process, as Encoder
-    encodes), else libx264."""
+    """h264_nvenc if a one-frame test encode with it works on this machine, else libx264."""
     try:
-        context = av.CodecContext.create("h264_nvenc", "w")
-        context.width, context.height, context.pix_fmt, context.time_base = 256, 144, "yuv420p", Fraction(1, 25)
-        frame = av.VideoFrame(256, 144, "yuv420p")
-        frame.pts = 0
-        list(context.encode(frame)) + list(context.encode(None))
+        run_ffmpeg("-f", "lavfi", "-i", "color=black:s=256x144:d=0.1", "-frames:v", "1",
+                   "-c:v", "h264_nvenc", "-f", "null", "-")
         return "h264_nvenc"
-    except (av.FFmpegError, ValueError):
+    except FFmpegError:
         return "libx264"

@@ -2,7 +2,7 @@
 
 Three stages overlap: a reader thread decodes ahead (libavcodec in this process; ffmpeg for an HDR
 tone map), this thread runs the processors, and each segment's encoder has its own writer thread
-(libavcodec in this process). Frames that no processor changes are never copied.
+(raw frames -> an ffmpeg process). Frames that no processor changes are not copied on the way.
 """
 
 from __future__ import annotations
