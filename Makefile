@@ -2,7 +2,7 @@
 # Each installs what it needs first (scripts/setup.sh is idempotent).
 PY := .venv/bin/python
 
-.PHONY: setup dev test test-unit bench deploy-check clean
+.PHONY: setup dev test test-unit test-slow bench deploy-check clean
 
 setup:
 	@bash scripts/setup.sh
@@ -15,6 +15,10 @@ test: setup
 
 test-unit: setup
 	@$(PY) -m pytest -q tests/unit
+
+# The long inputs too (a 90 s 1080p export); not part of `make test`.
+test-slow: setup
+	@$(PY) -m pytest -q --slow -m slow
 
 bench: setup
 	@for b in create_latency jwt_verify webhook_latency retention_sweep overlay_vs_transcode checkpoint_overhead \

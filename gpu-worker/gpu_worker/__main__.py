@@ -19,6 +19,7 @@ from pathlib import Path
 
 from . import logs
 from .control import ControlPlane
+from .limits import Limits
 from .queue_client import QueueClient
 from .runner import Runner, Settings
 from .spot import MetadataPoller, StopNotice, stop_on_signals
@@ -79,7 +80,24 @@ def parser() -> argparse.ArgumentParser:
         default=os.path.join(tempfile.gettempdir(), "gpu-worker"))
     opt("--checkpoint-frames", "frames per checkpoint segment", type=positive(int), default=300)
     opt("--checkpoint-seconds", "longest wall time between checkpoints", type=positive(float), default=30.0)
+    # What one job may ask of this pod (limits.py); a job over one fails for good with a reason.
+    d = Limits()
+    opt("--max-input-pixels", "largest input frame (width x height)", type=positive(int), default=d.max_input_pixels)
+    opt("--max-frames", "most frames in an input", type=positive(int), default=d.max_frames)
+    opt("--max-work-seconds", "largest estimated work of a job, in T4 seconds", type=positive(float),
+        default=d.max_work_s)
+    opt("--time-limit-floor", "a render's wall-time limit: this many seconds ...", type=positive(float),
+        default=d.time_floor_s)
+    opt("--time-limit-factor", "... plus this times its estimated work", type=positive(float), default=d.time_factor)
+    opt("--queue-bytes", "frames held in each of a render's queues, in bytes", type=positive(int), default=d.queue_bytes)
+    opt("--ffmpeg-memory-bytes", "memory (data segment) each ffmpeg process may use", type=positive(int),
+        default=d.ffmpeg_memory_bytes)
     return p
+
+
+def limits_of(args: argparse.Namespace) -> Limits:
+    return Limits(args.max_input_pixels, args.max_frames, args.max_work_seconds, args.time_limit_floor,
+                  args.time_limit_factor, args.queue_bytes, args.ffmpeg_memory_bytes)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -103,7 +121,8 @@ def main(argv: list[str] | None = None) -> int:
         ControlPlane(args.api_url, args.secret, args.pod_id),
         QueueClient(args.queue_api, args.account_id, args.queue_id, args.queue_token),
         R2(R2Config(args.r2_endpoint, args.r2_bucket, args.r2_access_key_id, args.r2_secret_access_key)),
-        Settings(Path(args.workdir), args.checkpoint_frames, args.checkpoint_seconds, args.concurrency, args.once),
+        Settings(Path(args.workdir), args.checkpoint_frames, args.checkpoint_seconds, args.concurrency, args.once,
+                 limits_of(args)),
         notice, view)
     log.info("worker started", extra={"pod_id": args.pod_id, "concurrency": args.concurrency,
                                       "encoders": runner.encoders})

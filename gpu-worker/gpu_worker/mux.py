@@ -1,4 +1,8 @@
-"""The final file: the joined video, the clips' audio cut to their frames, chapters, +faststart."""
+"""The final file: the joined video, the audio, chapters, +faststart.
+
+The audio is the source's own track, copied as it is (no generation loss), when one clip shows the
+whole source and its audio starts with its video; else the clips' audio is cut to their frames,
+joined and encoded once (AAC stereo 48 kHz: mono is spread to both sides, 5.1 mixed down)."""
 
 from __future__ import annotations
 
@@ -15,11 +19,21 @@ AUDIO_RATE = 48000
 
 @dataclass(frozen=True)
 class ClipAudio:
-    """The audio under one clip: `duration` seconds from `start` in `path` (None: silence)."""
+    """The audio under one clip: `duration` seconds from `start` of audio track `track` in `path`
+    (None: silence)."""
 
     path: str | None
     start: float
     duration: float
+    track: int = 0
+
+
+@dataclass(frozen=True)
+class Soundtrack:
+    """An audio track for the final file, stream-copied: track `track` of `path`."""
+
+    path: str
+    track: int = 0
 
 
 @dataclass(frozen=True)
@@ -39,13 +53,14 @@ def start_soundtrack(audio: list[ClipAudio], path: str) -> Optional[FFmpegProces
     return FFmpegProcess(*inputs, "-filter_complex", graph, "-map", "[aout]", "-c:a", "aac", "-b:a", "160k", path)
 
 
-def mux(video_input: list[str], video_codec: list[str], out: str, soundtrack: Optional[str],
-        chapters: list[Chapter], fps: Fraction) -> None:
-    """Write `out` from a video input (ffmpeg input options), the soundtrack and the chapters."""
+def mux(video_input: list[str], video_codec: list[str], out: str, soundtrack: Optional[Soundtrack],
+        chapters: list[Chapter], fps: Fraction, frames: int) -> None:
+    """Write `out` from a video input (ffmpeg input options) of `frames` frames, the soundtrack
+    (cut where the video ends) and the chapters."""
     args, maps = list(video_input), ["-map", "0:v:0"]
     if soundtrack:
-        args += ["-i", soundtrack]
-        maps += ["-map", "1:a:0", "-c:a", "copy"]
+        args += ["-i", soundtrack.path]
+        maps += ["-map", f"1:a:{soundtrack.track}", "-c:a", "copy", "-t", f"{float(frames / fps):.6f}"]
     if chapters:
         args += ["-f", "ffmetadata", "-i", _write_chapters(chapters, fps, out + ".chapters.txt")]
         maps += ["-map_chapters", str(args.count("-i") - 1)]
@@ -63,7 +78,7 @@ def _audio_graph(audio: list[ClipAudio]) -> tuple[list[str], str]:
         d = f"{a.duration:.6f}"
         if a.path:
             inputs += ["-ss", f"{a.start:.6f}", "-t", d, "-i", a.path]
-            chains.append(f"[{k}:a:0]aresample={AUDIO_RATE}:async=1:first_pts=0,"
+            chains.append(f"[{k}:a:{a.track}]aresample={AUDIO_RATE}:async=1:first_pts=0,"
                           f"aformat=sample_fmts=fltp:channel_layouts=stereo,apad=whole_dur={d},atrim=duration={d}[a{i}]")
             k += 1
         else:

@@ -7,6 +7,7 @@ one after the other into one stream of output frames numbered from 0.
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 from dataclasses import dataclass
 from fractions import Fraction
@@ -14,8 +15,9 @@ from typing import Callable, Optional
 
 from jobspec import Clip, FramingJob, MultiClipJob, OverlayJob
 
-from .media import BGR, CorruptInput, FrameFormat, VideoInfo, probe, to_cfr
-from .mux import Chapter, ClipAudio
+from .limits import Limits, work_seconds
+from .media import BGR, MP4_AUDIO, CorruptInput, FrameFormat, VideoInfo, probe, to_cfr
+from .mux import Chapter, ClipAudio, Soundtrack
 from .processors import Chain, PassThrough, Processor, make_processor, pix_fmts
 from .processors.fit import Fit
 
@@ -34,8 +36,18 @@ class ClipPlan:
         return float((self.first + frame) / self.info.fps)
 
     def audio(self) -> ClipAudio:
-        return ClipAudio(self.source if self.info.has_audio else None,
-                         self.info.start + float(self.first / self.info.fps), float(self.frames / self.info.fps))
+        track = self.info.audio
+        return ClipAudio(self.source if track else None, self.info.start + float(self.first / self.info.fps),
+                         float(self.frames / self.info.fps), track.index if track else 0)
+
+    def whole_audio(self) -> Optional[Soundtrack]:
+        """The source's audio track as it is, if this clip shows the whole source, the track starts
+        with the video (within half a frame) and an MP4 takes its codec."""
+        track = self.info.audio
+        if (track is None or self.first or self.frames != self.info.frames or track.codec not in MP4_AUDIO
+                or abs(track.start - self.info.start) > 0.5 / self.info.fps):
+            return None
+        return Soundtrack(self.source, track.index)
 
 
 @dataclass
@@ -46,10 +58,20 @@ class RenderPlan:
     fps: Fraction
     with_chapters: bool
     fmt: FrameFormat = BGR
+    work_s: float = 0.0  # estimated seconds on a T4 (limits.work_seconds)
 
     @property
     def total_frames(self) -> int:
         return sum(c.frames for c in self.clips)
+
+    def frame_bytes(self) -> int:
+        """The largest frame the render holds: a source frame or an output frame, BGR or I420."""
+        sides = [(c.info.width, c.info.height) for c in self.clips] + [(self.width, self.height)]
+        return max(math.prod(self.fmt.shape(w, h)) for w, h in sides)
+
+    def copied_audio(self) -> Optional[Soundtrack]:
+        """The audio to copy into the output as it is; None when it must be cut, joined or made."""
+        return self.clips[0].whole_audio() if len(self.clips) == 1 else None
 
     def chapters(self) -> list[Chapter]:
         if not self.with_chapters:
@@ -70,17 +92,20 @@ def frame_range(start_s: float, end_s: Optional[float], fps: Fraction, available
 
 
 def make_plan(spec: OverlayJob | FramingJob | MultiClipJob, inputs: dict[str, str], workdir: str,
-              upscaler_factory: Optional[Callable] = None) -> RenderPlan:
-    """Probe the inputs (re-timing VFR or other-rate ones to the output rate in workdir) and
-    size everything to one output: the first clip's (processed) size unless the job sets one."""
+              upscaler_factory: Optional[Callable] = None, limits: Limits = Limits()) -> RenderPlan:
+    """Probe the inputs and hold the job to the pod's limits (before anything is decoded), then
+    re-time VFR or other-rate inputs to the output rate in workdir and size everything to one
+    output: the first clip's (processed) size unless the job sets one."""
     clips = _clips_of(spec)
+    infos = {key: _probe(inputs[key], limits) for key in dict.fromkeys(c.input_video_key for c in clips)}
+    work_s = _work(spec, clips, infos, limits)
     out_w = out_h = None
     if isinstance(spec, MultiClipJob):
         out_w, out_h = spec.params.output_width, spec.params.output_height
     fps = None
     plans = []
     for i, clip in enumerate(clips):
-        source, info = _cfr_source(inputs[clip.input_video_key], fps, workdir)
+        source, info = _cfr_source(inputs[clip.input_video_key], infos[clip.input_video_key], fps, workdir)
         fps = fps or info.fps
         first, frames = frame_range(clip.start_s, clip.end_s, fps, info.frames)
         if not frames:
@@ -92,7 +117,38 @@ def make_plan(spec: OverlayJob | FramingJob | MultiClipJob, inputs: dict[str, st
         if (processor.out_width, processor.out_height) != (out_w, out_h):
             processor = Chain([processor, Fit(processor.out_width, processor.out_height, out_w, out_h)])
         plans.append(ClipPlan(source, info, first, frames, clip.title, processor))
-    return RenderPlan(plans, out_w, out_h, fps, isinstance(spec, MultiClipJob), _frame_format(plans))
+    return RenderPlan(plans, out_w, out_h, fps, isinstance(spec, MultiClipJob), _frame_format(plans), work_s)
+
+
+def _probe(path: str, limits: Limits) -> VideoInfo:
+    info = probe(path, limits.max_input_pixels)
+    limits.check_input(info.frames)
+    return info
+
+
+def _work(spec, clips: list[Clip], infos: dict[str, VideoInfo], limits: Limits) -> float:
+    """The job's estimated work (T4 seconds), held to the limit: each clip's frames at the output
+    rate times its processed size and its model's cost."""
+    fps = infos[clips[0].input_video_key].fps
+    total_s, total_frames = 0.0, 0
+    for clip in clips:
+        info = infos[clip.input_video_key]
+        _, frames = frame_range(clip.start_s, clip.end_s, fps, round(info.duration * fps))
+        width, height = _clip_size(spec, clip, info)
+        total_s += work_seconds(frames, width, height, clip.framing.upscale_model if clip.framing else "none")
+        total_frames += frames
+    width, height = _clip_size(spec, clips[0], infos[clips[0].input_video_key])
+    limits.check_work(total_s, total_frames, width, height)
+    return total_s
+
+
+def _clip_size(spec, clip: Clip, info: VideoInfo) -> tuple[int, int]:
+    """The size a clip is rendered at: its framing's, else the job's output, else its own."""
+    if clip.framing:
+        return clip.framing.output_width, clip.framing.output_height
+    if isinstance(spec, MultiClipJob) and spec.params.output_width and spec.params.output_height:
+        return spec.params.output_width, spec.params.output_height
+    return info.width, info.height
 
 
 def _frame_format(clips: list[ClipPlan]) -> FrameFormat:
@@ -113,10 +169,9 @@ def _clips_of(spec) -> list[Clip]:
     return [Clip(input_video_key=spec.input_video_key, framing=spec.params)]
 
 
-def _cfr_source(path: str, fps: Optional[Fraction], workdir: str) -> tuple[str, VideoInfo]:
+def _cfr_source(path: str, info: VideoInfo, fps: Optional[Fraction], workdir: str) -> tuple[str, VideoInfo]:
     """The input, or a copy of it re-timed to `fps` (default: its own rate) if it is VFR or
     has another rate. Copies are kept in workdir and reused."""
-    info = probe(path)
     fps = fps or info.fps
     if not info.is_vfr and info.fps == fps:
         return path, info

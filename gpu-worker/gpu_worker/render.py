@@ -1,7 +1,8 @@
 """render(): a job spec and local input files in, the output MP4 out, resumable at any frame.
 
-Three stages overlap: a reader thread decodes ahead (ffmpeg -> raw frames), this thread runs the
-processors, and each segment's encoder has its own writer thread (raw frames -> ffmpeg).
+Three stages overlap: a reader thread decodes ahead (libavcodec in this process; ffmpeg for an HDR
+tone map), this thread runs the processors, and each segment's encoder has its own writer thread
+(raw frames -> an ffmpeg process). Frames that no processor changes are not copied on the way.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from typing import Callable, Iterable, Iterator, Literal, Optional
 
 from jobspec import CheckpointManifest, FramingJob, MultiClipJob, OverlayJob
 
-from .media import CorruptInput, choose_codec, decode, encoder_settings
-from .mux import mux, start_soundtrack
+from .limits import Limits, timed_out
+from .media import CorruptInput, FFmpegProcess, choose_codec, decode, encoder_settings, limit_ffmpeg_memory
+from .mux import Soundtrack, mux, start_soundtrack
 from .plan import ClipPlan, RenderPlan, make_plan
 from .segments import CheckpointStore, SegmentWriter, concat_input, resume, video_codec_args
 
@@ -63,27 +65,32 @@ class RenderResult:
 def render(spec: OverlayJob | FramingJob | MultiClipJob, inputs: dict[str, str], workdir: str,
            store: CheckpointStore, hooks: Optional[Hooks] = None, *, job_id: str = "local", pod_id: str = "",
            codec: Optional[str] = None, quality: Optional[int] = None, segment_frames: int = 300,
-           segment_seconds: float = 30.0, upscaler_factory: Optional[Callable] = None) -> RenderResult:
+           segment_seconds: float = 30.0, upscaler_factory: Optional[Callable] = None,
+           limits: Limits = Limits()) -> RenderResult:
     """Render `spec` into workdir/output.mp4, continuing from the checkpoint in `store` if any.
 
     inputs maps each input key of the spec to a local file. codec defaults to choose_codec(),
     quality to that codec's default. Raises Interrupted or Cancelled when hooks.should_stop()
-    asks, CorruptInput when an input can never be rendered."""
+    asks, CorruptInput when an input can never be rendered, LimitExceeded when the job is over
+    one of `limits` or runs past its time limit."""
     hooks = hooks or Hooks()
+    started = time.monotonic()
     os.makedirs(workdir, exist_ok=True)
-    plan = make_plan(spec, inputs, workdir, upscaler_factory)
+    limit_ffmpeg_memory(limits.ffmpeg_memory_bytes)
+    plan = make_plan(spec, inputs, workdir, upscaler_factory, limits)
     settings = encoder_settings(codec or choose_codec(), plan.width, plan.height, plan.fps, quality)
     segment_dir = os.path.join(workdir, "segments")
     manifest = resume(store, segment_dir, job_id, plan.total_frames, settings, segment_frames)
     resumed_from = manifest.frame
     if resumed_from:
         hooks.on_resumed(resumed_from)
+    queue_frames = limits.queue_frames(plan.frame_bytes())
     writer = SegmentWriter(store, segment_dir, manifest, settings, segment_frames, segment_seconds,
-                           hooks.on_checkpoint, pod_id, plan.fmt)
-    soundtrack = os.path.join(workdir, "soundtrack.m4a")
-    audio = start_soundtrack([c.audio() for c in plan.clips], soundtrack)  # alongside the video
+                           hooks.on_checkpoint, pod_id, plan.fmt, queue_frames)
+    audio, soundtrack = _soundtrack(plan, workdir)
+    deadline = _Deadline(started, limits.time_limit_s(plan.work_s))
     try:
-        _encode(plan, writer, hooks)
+        _encode(plan, writer, hooks, queue_frames, deadline)
         if audio:
             audio.wait()
     except BaseException:
@@ -92,19 +99,30 @@ def render(spec: OverlayJob | FramingJob | MultiClipJob, inputs: dict[str, str],
         raise
     out = os.path.join(workdir, "output.mp4")
     mux(concat_input(manifest, segment_dir), video_codec_args(manifest, settings), out,
-        soundtrack if audio else None, plan.chapters(), plan.fps)
+        soundtrack, plan.chapters(), plan.fps, manifest.frame)
     return RenderResult(out, manifest.frame, plan.width, plan.height, settings.codec, resumed_from)
 
 
-def _encode(plan: RenderPlan, writer: SegmentWriter, hooks: Hooks) -> None:
+def _soundtrack(plan: RenderPlan, workdir: str) -> tuple[Optional[FFmpegProcess], Optional[Soundtrack]]:
+    """The source's audio to copy, or an encode of the clips' audio started alongside the video."""
+    copied = plan.copied_audio()
+    if copied:
+        return None, copied
+    path = os.path.join(workdir, "soundtrack.m4a")
+    encoding = start_soundtrack([c.audio() for c in plan.clips], path)
+    return encoding, Soundtrack(path) if encoding else None
+
+
+def _encode(plan: RenderPlan, writer: SegmentWriter, hooks: Hooks, queue_frames: int, deadline: "_Deadline") -> None:
     """Process and encode frames from writer.frame to the end; the last segment is stored too."""
     progress = _Progress(hooks.on_progress, plan.total_frames, writer.frame)
-    frames = _Prefetch(_source_frames(plan, writer.frame))
+    frames = _Prefetch(_source_frames(plan, writer.frame), queue_frames)
     try:
         for batch in _batches(frames, BATCH):
             clip = batch[0][0]
             images = clip.processor.process([image for _, _, image in batch], [clip.time(n) for _, n, _ in batch])
             for image in images:
+                deadline.check()
                 _obey(hooks.should_stop(), writer)
                 writer.write(image)
                 progress.update(writer.frame)
@@ -198,6 +216,17 @@ class _Prefetch:
 @dataclass
 class _Failure:
     error: BaseException
+
+
+@dataclass
+class _Deadline:
+    started: float
+    limit_s: float
+
+    def check(self) -> None:
+        elapsed = time.monotonic() - self.started
+        if elapsed > self.limit_s:
+            raise timed_out(elapsed, self.limit_s)
 
 
 class _Progress:

@@ -25,6 +25,7 @@ from .control import ControlPlane, ControlPlaneError, LeaseLost, Reply
 from .lease import Lease
 from .logs import JobProgress, ProgressView
 from .errors import FatalJobError
+from .limits import Limits
 from .media import FFmpegError, choose_codec
 from .queue_client import PulledMessage, QueueClient
 from .render import Cancelled, Hooks, Interrupted, render
@@ -47,6 +48,7 @@ class Settings:
     checkpoint_seconds: float = 30.0
     concurrency: int = 1
     once: bool = False
+    limits: Limits = Limits()
 
 
 class Stopwatch:
@@ -166,7 +168,7 @@ class Runner:
                 result = render(spec, inputs, str(workdir), store, self._hooks(grant.job_id, lease, store),
                                 job_id=grant.job_id, pod_id=self.control.pod_id,
                                 segment_frames=self.settings.checkpoint_frames,
-                                segment_seconds=self.settings.checkpoint_seconds)
+                                segment_seconds=self.settings.checkpoint_seconds, limits=self.settings.limits)
             size = self.r2.upload(result.path, grant.output_key, "video/mp4")
             return "complete", {"output_key": grant.output_key, "frames": result.frames, "size_bytes": size}
         except Interrupted as e:

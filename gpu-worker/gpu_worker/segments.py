@@ -141,8 +141,9 @@ class SegmentWriter:
     def __init__(self, store: CheckpointStore, workdir: str, manifest: CheckpointManifest,
                  settings: EncoderSettings, max_frames: int = 300, max_seconds: float = 30.0,
                  on_checkpoint: Callable[[CheckpointManifest], None] = lambda m: None, pod_id: str = "",
-                 fmt: FrameFormat = BGR):
+                 fmt: FrameFormat = BGR, queue_frames: int = 8):
         self.store, self.workdir, self.manifest, self.settings, self.fmt = store, workdir, manifest, settings, fmt
+        self.queue_frames = queue_frames  # each encoder's queue
         self.max_frames, self.max_seconds = max_frames, max_seconds
         self.on_checkpoint, self.pod_id = on_checkpoint, pod_id
         self.frame = manifest.frame  # the next frame to be written
@@ -158,7 +159,8 @@ class SegmentWriter:
         self._report_finished(wait=False)
         if self._open is None:
             index, self._next_index = self._next_index, self._next_index + 1
-            self._open = _Segment(Encoder(self._part_path(index), self.settings, self.fmt), index, self.frame)
+            encoder = Encoder(self._part_path(index), self.settings, self.fmt, self.queue_frames)
+            self._open = _Segment(encoder, index, self.frame)
         self._open.encoder.write(frame)
         self._open.frames += 1
         self.frame += 1

@@ -40,7 +40,7 @@ def _conv(cin: int, cout: int) -> nn.Conv2d:
 
 
 class SRVGGNetCompact(nn.Module):
-    """The compact net (realesr-animevideov3, realesr-general-x4v3): 3x3 convs + PReLU at the input
+    """The compact net (realesr-animevideov3): 3x3 convs + PReLU at the input
     resolution, a pixel shuffle to the output size, plus the nearest-upsampled input as a residual."""
 
     def __init__(self, num_in_ch=3, num_out_ch=3, num_feat=64, num_conv=16, upscale=4):
@@ -131,9 +131,6 @@ MODELS = {
     "realesr-animevideov3": ModelSpec(
         partial(SRVGGNetCompact, num_feat=64, num_conv=16, upscale=4), 4, "realesr-animevideov3.pth"
     ),
-    "realesr-general-x4v3": ModelSpec(
-        partial(SRVGGNetCompact, num_feat=64, num_conv=32, upscale=4), 4, "realesr-general-x4v3.pth"
-    ),
     "realesrgan-x4plus": ModelSpec(
         partial(RRDBNet, scale=4, num_feat=64, num_block=23, num_grow_ch=32), 4, "RealESRGAN_x4plus.pth"
     ),
@@ -204,19 +201,24 @@ def load_model(path, arch: Callable[[], nn.Module] | None = None, sha256: str | 
 class Upscaler:
     """Runs a model on batches of uint8 BGR frames: fp16 on CUDA, fp32 on the CPU, channels_last on
     both (faster on each). Inputs larger than `tile` pixels a side are cut into tiles, with `tile_pad`
-    pixels of context each side, to bound memory; 40 covers the receptive field of both compact nets
-    (18 and 34 pixels), so for them tiling changes nothing."""
+    pixels of context each side, to bound memory; 40 covers the receptive field of the compact net
+    (18 pixels), so for it tiling changes nothing."""
 
-    def __init__(self, model: nn.Module, device=None, batch_size: int = 4, tile: int = 512, tile_pad: int = 40):
+    def __init__(self, model: nn.Module, device=None, batch_size: int = 4, tile: int = 512, tile_pad: int = 40,
+                 half: bool | None = None, gpu_memory_fraction: float = 0.9):
+        """half: fp16 (default: on CUDA only). On CUDA, torch's allocator is held to
+        `gpu_memory_fraction` of the GPU: a job that needs more fails (out of memory) instead of
+        starving the pod's other work."""
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.cuda = self.device.type == "cuda"
-        self.dtype = torch.float16 if self.cuda else torch.float32
+        self.dtype = torch.float16 if (self.cuda if half is None else half) else torch.float32
         self.scale = model.scale
         self.batch_size, self.tile, self.tile_pad = batch_size, tile, tile_pad
         self.model = model.to(self.device, self.dtype, memory_format=torch.channels_last).eval()
         self._pinned = None
         if self.cuda:
             torch.backends.cudnn.benchmark = True  # shapes are static, so the tuning is paid once
+            torch.cuda.set_per_process_memory_fraction(gpu_memory_fraction, self.device)
 
     def upscale(self, frames: list[np.ndarray]) -> list[np.ndarray]:
         """HxWx3 uint8 BGR frames, all of one size -> (H*scale)x(W*scale)x3 uint8 BGR."""

@@ -10,6 +10,7 @@ import av
 import pytest
 
 from ..clips import FPS, make_clip
+from ..stack.conftest import video_bytes
 from .conftest import wait_until
 
 
@@ -188,7 +189,7 @@ def test_errors_are_said_in_words(page, browser, start_worker, tmp_path):
     browser.screenshot("4-upload-refused.png")
 
     broken = tmp_path / "broken.mp4"
-    broken.write_bytes(os.urandom(64 << 10))
+    broken.write_bytes(video_bytes(os.urandom(64 << 10)))  # an MP4's first bytes, then noise: the pod refuses it
     page.upload(broken)
     job_id = page.start_export()
     card = page.card(job_id)

@@ -66,3 +66,15 @@ def test_choose_codec_falls_back_to_libx264_without_a_gpu():
     if shutil.which("nvidia-smi"):
         pytest.skip("a GPU machine may pick h264_nvenc")
     assert choose_codec() == "libx264"
+
+
+def test_ffmpeg_under_the_memory_limit_fails_instead_of_growing(tmp_path):
+    from gpu_worker.media import FFmpegError, limit_ffmpeg_memory, run_ffmpeg
+
+    limit_ffmpeg_memory(64 << 20)
+    try:
+        with pytest.raises(FFmpegError):
+            run_ffmpeg("-f", "lavfi", "-i", "color=black:size=8192x8192:duration=0.1", "-f", "null", "-")
+    finally:
+        limit_ffmpeg_memory(None)
+    run_ffmpeg("-f", "lavfi", "-i", "color=black:size=8192x8192:duration=0.1", "-f", "null", "-")

@@ -1,3 +1,4 @@
+import av
 import cv2
 import numpy as np
 import pytest
@@ -65,10 +66,10 @@ def test_i420_frames_are_dimmed_like_bgr_frames():
     """The fast path (I420 straight from the decoder) matches dimming in BGR."""
     ramp = np.linspace(0, 255, W, dtype=np.float32)
     bgr = np.dstack([np.tile(ramp, (H, 1)), np.tile(ramp[::-1], (H, 1)), np.full((H, W), 128, np.float32)]).astype(np.uint8)
-    i420 = cv2.cvtColor(bgr, cv2.COLOR_BGR2YUV_I420)
+    i420 = av.VideoFrame.from_ndarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2YUV_I420), format="yuv420p")
     processor = OverlayProcessor(OverlayParams(highlight_regions=[region(0.4, 0.4, rx=0.2, ry=0.3)]), W, H)
-    processor.process([bgr, i420], [0.0, 0.0])
-    via_i420 = cv2.cvtColor(i420, cv2.COLOR_YUV2BGR_I420).astype(int)
+    bgr, i420 = processor.process([bgr, i420], [0.0, 0.0])
+    via_i420 = cv2.cvtColor(i420.to_ndarray(), cv2.COLOR_YUV2BGR_I420).astype(int)
     assert np.abs(via_i420 - bgr).mean() < 1.5
 
 

@@ -114,7 +114,7 @@ def test_weights_dir_from_the_environment(monkeypatch, tmp_path):
 
 
 @pytest.mark.parametrize("name,millions", [
-    ("realesr-general-x4v3", 1.21), ("realesr-animevideov3", 0.62), ("realesrgan-x4plus", 16.70),
+    ("realesr-animevideov3", 0.62), ("realesrgan-x4plus", 16.70),
 ])
 def test_official_configs_have_the_official_parameter_counts(name, millions):
     model = MODELS[name].arch()

@@ -15,7 +15,7 @@ from gpu_worker.storage import R2
 from scripts.gpu_worker_proc import r2_config
 from jobspec import SIGNATURE_HEADER, ClaimGrant, format_signature_header, pod_signature
 from scripts.localstack import LocalStack
-from tests.stack.conftest import Api
+from tests.stack.conftest import Api, video_bytes
 
 TTL_S = 10  # presigned URLs and socket tickets: long enough to use at once, short enough to outlive
 STACK_VARS = {"LEASE_TIMEOUT_S": "3", "HEARTBEAT_INTERVAL_S": "1", "MAX_ATTEMPTS": "3", "REQUEUE_DELAY_S": "0",
@@ -58,7 +58,7 @@ def queue(stack) -> QueueClient:
 
 def claimed_job(api: Api, stack, pod_name: str = "pod-a") -> tuple[str, ControlPlane, ClaimGrant]:
     """A new job of `api`'s, claimed by a pod (straight from the pod API; its queue message stays)."""
-    job_id = api.create(api.upload(b"v" * 400)).json()["job_id"]
+    job_id = api.create(api.upload(video_bytes(b"v" * 400))).json()["job_id"]
     control = pod(stack, pod_name)
     grant = control.claim(job_id, ["libx264"])
     assert isinstance(grant, ClaimGrant), grant

@@ -16,6 +16,7 @@ from websockets.exceptions import InvalidStatus
 from controlplane import auth
 
 from .conftest import STACK_VARS, TTL_S, completed_job, is_error, r2_keys
+from tests.stack.conftest import video_bytes
 
 MAX_UPLOAD = int(STACK_VARS["MAX_UPLOAD_BYTES"])
 
@@ -54,7 +55,7 @@ def test_tickets_and_presigned_urls_expire(alice, stack, r2):
 
 
 def test_a_minted_expired_ticket_is_refused(alice, stack):
-    job_id = alice.create(alice.upload(b"t" * 300)).json()["job_id"]
+    job_id = alice.create(alice.upload(video_bytes(b"t" * 300))).json()["job_id"]
     user_id = alice.token.split(".")[1]
     secret = stack.vars["AUTH_SECRET"]
     ws = stack.url.replace("http://", "ws://")

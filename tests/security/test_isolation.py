@@ -15,6 +15,7 @@ from websockets.exceptions import InvalidStatus
 from controlplane import auth
 
 from .conftest import completed_job, is_error, r2_keys
+from tests.stack.conftest import video_bytes
 
 
 def refused_like_nothing(bob, method: str, path: str, job_id: str, **kw) -> None:
@@ -26,7 +27,7 @@ def refused_like_nothing(bob, method: str, path: str, job_id: str, **kw) -> None
 
 def test_another_users_job_reads_as_no_job(alice, bob, stack, r2):
     done = completed_job(alice, stack, r2)
-    waiting = alice.create(alice.upload(b"w" * 300)).json()["job_id"]
+    waiting = alice.create(alice.upload(video_bytes(b"w" * 300))).json()["job_id"]
     before = {j: alice.job(j) for j in (done, waiting)}
     for job_id in (done, waiting):
         for method, path, kw in [("GET", "/api/jobs/{}", {}), ("POST", "/api/jobs/{}/cancel", {}),
@@ -38,7 +39,7 @@ def test_another_users_job_reads_as_no_job(alice, bob, stack, r2):
 
 
 def test_another_users_jobs_never_reach_the_list(alice, bob):
-    key = alice.upload(b"l" * 300)
+    key = alice.upload(video_bytes(b"l" * 300))
     ids = [alice.create(key).json()["job_id"] for _ in range(3)]
     cursor = alice.http.get("/api/jobs", params={"limit": 1}).json()["next_cursor"]
     assert cursor
@@ -50,7 +51,7 @@ def test_another_users_jobs_never_reach_the_list(alice, bob):
 
 
 def test_another_user_cannot_mark_my_finished_jobs_seen(alice, bob):
-    job_id = alice.create(alice.upload(b"m" * 300)).json()["job_id"]
+    job_id = alice.create(alice.upload(video_bytes(b"m" * 300))).json()["job_id"]
     assert alice.http.post(f"/api/jobs/{job_id}/cancel").status_code == 200
     assert bob.http.post("/api/exports/seen", json={"job_ids": [job_id]}).json() == {"marked": 0}
     away = alice.http.get("/api/exports/active").json()["finished_while_away"]
@@ -58,8 +59,8 @@ def test_another_user_cannot_mark_my_finished_jobs_seen(alice, bob):
 
 
 def test_another_users_upload_key_is_not_an_input(alice, bob):
-    theirs = alice.upload(b"k" * 300)
-    mine = bob.upload(b"k" * 300)
+    theirs = alice.upload(video_bytes(b"k" * 300))
+    mine = bob.upload(video_bytes(b"k" * 300))
     ghost = theirs.rsplit("/", 2)[0] + "/feedface/none.mp4"
     reels = [{"type": "multi_clip", "params": {"clips": [{"input_video_key": mine}, {"input_video_key": key}]}}
              for key in (theirs, ghost)]
@@ -77,7 +78,7 @@ def test_multipart_on_another_users_key_is_refused_and_theirs_still_completes(al
     info = alice.http.post("/api/videos/multipart", json={"filename": "big.mp4", "content_type": "video/mp4",
                                                           "size_bytes": size}).json()
     part = info["parts"][0]
-    etag = httpx.put(part["url"], content=bytes(size), timeout=60).headers["etag"]
+    etag = httpx.put(part["url"], content=video_bytes(bytes(size))[:size], timeout=60).headers["etag"]
     parts = [{"part_number": 1, "etag": etag}]
     for path, body in [("/api/videos/multipart/abort", {"key": info["video_key"], "upload_id": info["upload_id"]}),
                        ("/api/videos/multipart/complete", {"key": info["video_key"], "upload_id": info["upload_id"],
@@ -99,7 +100,7 @@ def test_multipart_on_another_users_key_is_refused_and_theirs_still_completes(al
 
 def test_storage_needs_a_signature_and_a_signature_covers_one_object(alice, stack, r2):
     job_id = completed_job(alice, stack, r2)
-    theirs = alice.upload(b"secret-input" * 30)
+    theirs = alice.upload(video_bytes(b"secret-input" * 30))
     url = alice.http.get(f"/api/jobs/{job_id}/download").json()["url"]
     assert httpx.get(url).status_code == 200
     base = url.split("?", 1)[0].rsplit("/videos/", 1)[0]
@@ -127,8 +128,8 @@ def test_forged_tokens_are_refused(alice, bob, stack):
 
 
 def test_a_socket_needs_a_ticket_for_that_job_from_that_user(alice, bob, stack):
-    theirs = alice.create(alice.upload(b"s" * 300)).json()["job_id"]
-    mine = bob.create(bob.upload(b"s" * 300)).json()["job_id"]
+    theirs = alice.create(alice.upload(video_bytes(b"s" * 300))).json()["job_id"]
+    mine = bob.create(bob.upload(video_bytes(b"s" * 300))).json()["job_id"]
     ticket = parse_qs(urlsplit(bob.http.post(f"/api/jobs/{mine}/ws-ticket").json()["websocket_url"]).query)["ticket"][0]
     user_b, _, expires, mac = ticket.split(".")
     user_a = alice.token.split(".")[1]

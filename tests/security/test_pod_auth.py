@@ -13,6 +13,7 @@ from gpu_worker.control import LeaseLost
 from jobspec import SIGNATURE_MAX_SKEW_S, ClaimGrant
 
 from .conftest import STACK_VARS, claimed_job, is_error, pod, signed_post
+from tests.stack.conftest import video_bytes
 
 LEASE_TIMEOUT_S = float(STACK_VARS["LEASE_TIMEOUT_S"])
 
@@ -25,7 +26,7 @@ def progress_body(lease_id: str, frame: int = 10) -> bytes:
                                      "short_nonce", "malformed", "empty_secret"])
 def test_a_signature_covers_the_whole_request(forgery, alice, stack):
     job_id, control, grant = claimed_job(alice, stack)
-    other_job = alice.create(alice.upload(b"o" * 300)).json()["job_id"]
+    other_job = alice.create(alice.upload(video_bytes(b"o" * 300))).json()["job_id"]
     body = progress_body(grant.lease_id, 50)
     path = f"/api/pod/jobs/{job_id}/progress"
     before = alice.job(job_id)
@@ -67,7 +68,7 @@ def test_a_report_cannot_be_replayed(alice, stack):
 
 
 def test_a_pod_cannot_choose_its_lease_nor_act_for_a_user(alice, stack):
-    job_id = alice.create(alice.upload(b"c" * 300)).json()["job_id"]
+    job_id = alice.create(alice.upload(video_bytes(b"c" * 300))).json()["job_id"]
     claim = json.dumps({"pod_id": "pod-x", "lease_id": "my-own-lease"}).encode()
     r = signed_post(stack, f"/api/pod/jobs/{job_id}/claim", claim, nonce="claim-with-lease-01")
     assert is_error(r, 422, "invalid_request") and "lease_id" in r.json()["reason"]

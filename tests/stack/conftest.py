@@ -24,6 +24,15 @@ def stack(tmp_path_factory):
         yield s
 
 
+MP4_HEAD = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom"
+
+
+def video_bytes(body: bytes) -> bytes:
+    """An upload the control plane takes for a video (it starts like an MP4) with `body` after the
+    header: enough for API tests; a pod's probe would find it damaged."""
+    return MP4_HEAD + body
+
+
 class Api:
     """A user of the public API."""
 

@@ -12,11 +12,11 @@ from websockets.exceptions import InvalidStatus
 from gpu_worker.control import ControlPlane
 from jobspec import SIGNATURE_HEADER, format_signature_header, pod_signature
 
-from .conftest import Api, overlay_job
+from .conftest import Api, overlay_job, video_bytes
 
 
 def test_idempotency_key_returns_the_same_job(api):
-    key = api.upload(b"i" * 300)
+    key = api.upload(video_bytes(b"i" * 300))
     headers = {"Idempotency-Key": str(uuid.uuid4())}
     first, second = api.create(key, headers), api.create(key, headers)
     assert first.status_code == 202 and second.status_code == 200
@@ -28,7 +28,7 @@ def test_idempotency_key_returns_the_same_job(api):
 
 def test_paging_and_status_filter(stack):
     user = Api(stack)
-    key = user.upload(b"p" * 300)
+    key = user.upload(video_bytes(b"p" * 300))
     ids = [user.create(key).json()["job_id"] for _ in range(5)]
     user.http.post(f"/api/jobs/{ids[0]}/cancel")
     seen, cursor = [], None
@@ -47,7 +47,7 @@ def test_paging_and_status_filter(stack):
 
 def test_users_are_isolated(stack):
     alice, bob = Api(stack), Api(stack)
-    key = alice.upload(b"a" * 300)
+    key = alice.upload(video_bytes(b"a" * 300))
     job_id = alice.create(key).json()["job_id"]
     for method, path in [("GET", f"/api/jobs/{job_id}"), ("POST", f"/api/jobs/{job_id}/cancel"),
                          ("POST", f"/api/jobs/{job_id}/retry"), ("GET", f"/api/jobs/{job_id}/download"),
@@ -56,7 +56,7 @@ def test_users_are_isolated(stack):
     assert job_id not in [j["job_id"] for j in bob.http.get("/api/jobs").json()["jobs"]]
     assert bob.create(key).status_code == 404  # Alice's upload key is not Bob's input
     ticket_url = alice.http.post(f"/api/jobs/{job_id}/ws-ticket").json()["websocket_url"]
-    other_job = bob.create(bob.upload(b"b" * 300)).json()["job_id"]
+    other_job = bob.create(bob.upload(video_bytes(b"b" * 300))).json()["job_id"]
     on_bobs_job = ticket_url.replace(f"/api/jobs/{job_id}/", f"/api/jobs/{other_job}/")  # Alice's genuine ticket
     forged = ticket_url.replace(job_id, other_job)  # the ticket names Bob's job, its MAC does not match
     for url in (on_bobs_job, forged):
@@ -68,7 +68,7 @@ def test_users_are_isolated(stack):
 
 
 def test_pod_api_needs_a_valid_fresh_signature(api, stack):
-    job_id = api.create(api.upload(b"s" * 300)).json()["job_id"]
+    job_id = api.create(api.upload(video_bytes(b"s" * 300))).json()["job_id"]
     path = f"/api/pod/jobs/{job_id}/claim"
     body = json.dumps({"pod_id": "pod-x"}).encode()
     url = stack.url + path
@@ -107,7 +107,7 @@ def test_pod_api_needs_a_valid_fresh_signature(api, stack):
         {"keyframes": [{"t": i, "x": 0.5, "y": 0.5, "rx": 0.1, "ry": 0.1} for i in range(8000)]}]}}, 413, "larger than"),
 ])
 def test_bad_input_is_refused_with_a_reason_and_writes_nothing(api, mutate, status, reason):
-    job = mutate(overlay_job(api.upload(b"q" * 300)))
+    job = mutate(overlay_job(api.upload(video_bytes(b"q" * 300))))
     before = api.http.get("/api/jobs", params={"limit": 100}).json()["jobs"]
     body = job if isinstance(job, str) else json.dumps(job)
     r = api.http.post("/api/jobs", content=body, headers={"content-type": "application/json"})

@@ -6,7 +6,7 @@ from gpu_worker.storage import R2
 from scripts.gpu_worker_proc import r2_config
 from jobspec import ClaimGrant, JobEvent
 
-from .conftest import Socket, take_message
+from .conftest import Socket, take_message, video_bytes
 
 
 def test_job_lifecycle_end_to_end(api, pod, queue):
@@ -74,7 +74,7 @@ def api_stack_put(api, key: str, data: bytes) -> None:
 
 def test_presigned_put_then_worker_sees_object(api):
     """Bytes PUT with the presigned URL reach R2: a job can be created on them (the Worker checked)."""
-    key = api.upload(b"x" * 1000)
+    key = api.upload(video_bytes(b"x" * 1000))
     assert api.create(key).status_code == 202
 
 
@@ -110,7 +110,7 @@ def test_multipart_upload_in_three_parts_completed_out_of_order(api, stack):
     size = (32 << 20) + 1234  # 16 MiB parts: 16, 16 and the rest
     info = _multipart(api, size)
     assert [p["size_bytes"] for p in info["parts"]] == [16 << 20, 16 << 20, 1234]
-    data = bytes(range(256)) * (size // 256) + bytes(size % 256)
+    data = video_bytes(bytes(range(256)) * (size // 256) + bytes(size % 256))[:size]
     parts = _put_parts(info, data)
     done = api.http.post("/api/videos/multipart/complete",
                          json={"key": info["video_key"], "upload_id": info["upload_id"], "parts": parts[::-1]})

@@ -7,11 +7,11 @@ import pytest
 from gpu_worker.control import ControlPlane, LeaseLost
 from jobspec import ClaimGrant
 
-from .conftest import Socket, take_message
+from .conftest import Socket, take_message, video_bytes
 
 
 def started_job(api, queue, pod):
-    job_id = api.create(api.upload(b"v" * 500)).json()["job_id"]
+    job_id = api.create(api.upload(video_bytes(b"v" * 500))).json()["job_id"]
     message = take_message(queue, job_id)
     grant = pod.claim(job_id, ["libx264"])
     assert isinstance(grant, ClaimGrant), grant

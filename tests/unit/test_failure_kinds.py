@@ -6,7 +6,7 @@ from gpu_worker.upscale import WeightsError
 
 
 def test_missing_weights_and_corrupt_input_are_fatal_with_their_reason():
-    for error in (WeightsError("no weights file for realesr-general-x4v3"), CorruptInput("input is not a video")):
+    for error in (WeightsError("no weights file for realesrgan-x4plus"), CorruptInput("input is not a video")):
         assert _failure(error) == {"reason": str(error), "retryable": False}
 
 

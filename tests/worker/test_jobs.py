@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 from ..clips import FPS
+from ..stack.conftest import video_bytes
 from .conftest import checkpoint_of
 
 
@@ -24,7 +25,7 @@ def test_job_renders_end_to_end(user, r2, short_clip, start_worker, tmp_path):
 
 
 def test_corrupt_input_fails_the_job_for_good(user, start_worker):
-    job_id = user.export(os.urandom(64 << 10))
+    job_id = user.export(video_bytes(os.urandom(64 << 10)))  # an MP4's first bytes, then noise
 
     assert start_worker().wait(60) == 0
 

@@ -17,9 +17,6 @@ export const UPSCALE_MODELS = {
   'realesr-animevideov3': {
     label: 'Real-ESRGAN anime video v3', note: 'Fast: the lightest model; suits clean game and anime footage.',
   },
-  'realesr-general-x4v3': {
-    label: 'Real-ESRGAN general x4 v3', note: 'About 3 times the upscaling time of anime video v3; for camera footage.',
-  },
   'realesrgan-x4plus': {
     label: 'Real-ESRGAN x4plus (slowest)', note: 'Slowest: about 50 times the upscaling time of anime video v3.',
   },

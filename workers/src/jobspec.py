@@ -4,8 +4,9 @@ Everything that crosses a process boundary is described here: the job a user sub
 queue message, the pod <-> control-plane protocol, the checkpoint manifest in R2 and the
 WebSocket events. Pure pydantic + stdlib, so it imports under both runtimes.
 
-Coordinates are normalised to the source frame (0..1) so a job does not depend on the input's
-resolution; times are seconds from the start of the (clip's) source video.
+Coordinates are normalised to the source frame as a player shows it (0..1; after a phone video's
+rotation) so a job does not depend on the input's resolution or how it was stored; times are seconds
+from the start of the (clip's) source video.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ MAX_KEYFRAMES = 2000
 MAX_REGIONS = 16
 MAX_CLIPS = 50
 MAX_OUTPUT_SIDE = 3840
+MAX_OUTPUT_PIXELS = 3840 * 2160  # the output's area: 4K UHD either way up
+MAX_JOB_SECONDS = 2 * 3600  # the clips' total length, where their ends are given (pods check the rest)
 MAX_REQUEST_BYTES = 256 * 1024
 MAX_REASON_CHARS = 2000
 # D1 binds JavaScript numbers. Pyodide passes an int as a Number only below Number.MAX_SAFE_INTEGER
@@ -32,7 +35,7 @@ MAX_D1_INTEGER = 2**53 - 2
 
 JobType = Literal["framing", "overlay", "multi_clip"]
 Easing = Literal["linear", "ease_in", "ease_out", "ease_in_out", "hold"]
-UpscaleModel = Literal["none", "realesr-animevideov3", "realesr-general-x4v3", "realesrgan-x4plus"]
+UpscaleModel = Literal["none", "realesr-animevideov3", "realesrgan-x4plus"]  # each has pinned weights (fetch_weights.py)
 EncoderCodec = Literal["libx264", "h264_nvenc"]
 
 # Upload keys are videos/raw/<user>/<upload id>/<file name>; nothing else may be an input.
@@ -128,6 +131,12 @@ def _even_side(v: int) -> int:
 Side = Annotated[int, Field(ge=16, le=MAX_OUTPUT_SIDE)]
 
 
+def _check_area(width: Optional[int], height: Optional[int]) -> None:
+    if width and height and width * height > MAX_OUTPUT_PIXELS:
+        raise ValueError(f"the output is {width}x{height} = {width * height} pixels; "
+                         f"the limit is {MAX_OUTPUT_PIXELS} pixels (3840x2160)")
+
+
 class FramingParams(Strict):
     crop_keyframes: list[CropKeyframe] = Field(min_length=1, max_length=MAX_KEYFRAMES)
     output_width: Side = 1080
@@ -136,6 +145,11 @@ class FramingParams(Strict):
 
     _increasing = field_validator("crop_keyframes")(_check_increasing_times)
     _even = field_validator("output_width", "output_height")(_even_side)
+
+    @model_validator(mode="after")
+    def _area(self):
+        _check_area(self.output_width, self.output_height)
+        return self
 
 
 class Clip(Strict):
@@ -161,6 +175,14 @@ class MultiClipParams(Strict):
     _even = field_validator("output_width", "output_height")(
         lambda v: v if v is None else _even_side(v)
     )
+
+    @model_validator(mode="after")
+    def _caps(self):
+        _check_area(self.output_width, self.output_height)
+        known = sum(c.end_s - c.start_s for c in self.clips if c.end_s is not None)
+        if known > MAX_JOB_SECONDS:
+            raise ValueError(f"the clips last {known:.0f} seconds together; the limit is {MAX_JOB_SECONDS} seconds")
+        return self
 
 
 class _JobBase(Strict):

@@ -2,10 +2,10 @@
 
 A processor has `out_width`, `out_height` and `process(frames, times) -> frames`: a batch of
 HxWx3 uint8 BGR frames with their times in seconds of the source video (what keyframes are
-written in), returned as frames of the output size. It may modify the input frames in place.
+written in), returned as frames of the output size. It may modify BGR frames in place.
 Optionally `pix_fmts`: the frame formats it takes, best first; one that lists "yuv420p" may be
-given I420 frames instead ((H*3/2)xW 2-D arrays, see media.FrameFormat), which skips two colour
-conversions per frame.
+given the decoder's yuv420p av.VideoFrames instead (see media.FrameFormat), which skips two colour
+conversions and two copies per frame; it must not write into those (see media.i420_planes).
 """
 
 from __future__ import annotations

@@ -1,5 +1,10 @@
 """The framing processor: an animated crop of the source, upscaled to the job's output size.
 
+A crop keyframe's x, y (top-left) and w, h are fractions of the source frame as a player shows it
+(after a phone video's display matrix: the frames are already upright), interpolated between
+keyframes as in keyframes.interpolate. The crop is taken with sub-pixel precision (getRectSubPix,
+bilinear), then resized to the output size; the output's aspect may stretch the crop.
+
 Every crop is resized to one fixed model input size (the output's pixel count / scale², in the crops'
 aspect): static shapes are what let cudnn.benchmark or TensorRT pay off, and the model then sees the
 crop undistorted; the only stretch, if the crop's aspect differs from the output's, comes after it.

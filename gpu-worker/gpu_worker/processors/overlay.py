@@ -1,5 +1,10 @@
 """The spotlight overlay: keyframed ellipses stay bright, the rest of the frame is dimmed.
 
+Coordinates: a keyframe's x, y (centre) and rx, ry (radii) are fractions of the width and height of
+the frame as a player shows it (after a phone video's display matrix is applied: the frames this
+processor gets are already upright). Between keyframes each value follows keyframes.interpolate
+(the earlier keyframe's easing); before the first and after the last keyframe it holds.
+
 Per pixel, region r gives a gain of 1 inside its ellipse, falling to 1 - dim_r over a soft
 edge just outside it: `feather` x the frame's shorter side wide on a circle; on an ellipse the
 band is uniform in the ellipse's own radius (wider along the long axis). The brightest region
@@ -15,6 +20,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import av
 import cv2
 import numpy as np
 from jobspec import OverlayParams
@@ -47,10 +53,8 @@ class OverlayProcessor:
         self._luma = _Plane(width, height, step=1)
         self._chroma = _Plane(width // 2, height // 2, step=2)
 
-    def process(self, frames: list[np.ndarray], times: list[float]) -> list[np.ndarray]:
-        for frame, t in zip(frames, times):
-            self.spotlight(frame, t)
-        return frames
+    def process(self, frames: list, times: list[float]) -> list:
+        return [self.spotlight(frame, t) for frame, t in zip(frames, times)]
 
     def ellipses(self, t: float) -> list[Ellipse]:
         w, h = self.out_width, self.out_height
@@ -62,26 +66,32 @@ class OverlayProcessor:
             out.append(Ellipse(k["x"] * w, k["y"] * h, rx, ry, max(band, 1e-6), 1 - region.dim))
         return out
 
-    def spotlight(self, frame: np.ndarray, t: float) -> None:
-        """Apply the overlay to a BGR or I420 frame, in place."""
+    def spotlight(self, frame, t: float):
+        """The overlay on a BGR array (changed in place) or a yuv420p av.VideoFrame (the decoder's:
+        it may still read it as a reference, so the result is written to a new frame, in the same
+        pass that dims it: no extra copy)."""
         ellipses = self.ellipses(t)
-        if frame.ndim == 3:
-            self._dim([frame], self._luma, ellipses, black=0)
-        else:
-            y, u, v = i420_planes(frame, self.out_width, self.out_height)
-            self._dim([y], self._luma, ellipses, black=16)
-            self._dim([u, v], self._chroma, ellipses, black=128)
+        if isinstance(frame, np.ndarray):
+            self._dim([frame], [frame], self._luma, ellipses, black=0)
+            return frame
+        out = av.VideoFrame(frame.width, frame.height, "yuv420p")
+        (y, u, v), (y2, u2, v2) = i420_planes(frame), i420_planes(out)
+        self._dim([y], [y2], self._luma, ellipses, black=16)
+        self._dim([u, v], [u2, v2], self._chroma, ellipses, black=128)
+        return out
 
-    def _dim(self, planes: list[np.ndarray], grid: _Plane, ellipses: list[Ellipse], black: int) -> None:
+    def _dim(self, planes: list[np.ndarray], outs: list[np.ndarray], grid: _Plane, ellipses: list[Ellipse],
+             black: int) -> None:
         x0, y0, x1, y1 = grid.box(ellipses)
         keep = max(e.keep for e in ellipses)
-        for plane in planes:
-            for strip in (plane[:y0], plane[y1:], plane[y0:y1, :x0], plane[y0:y1, x1:]):
-                if strip.size:  # black + (strip - black) * keep, rounded (the fastest SIMD pass here)
-                    cv2.convertScaleAbs(strip, dst=strip, alpha=keep, beta=black * (1 - keep))
+        for plane, out in zip(planes, outs):
+            for rows, cols in ((slice(None, y0), slice(None)), (slice(y1, None), slice(None)),
+                               (slice(y0, y1), slice(None, x0)), (slice(y0, y1), slice(x1, None))):
+                if plane[rows, cols].size:  # black + (plane - black) * keep, rounded (the fastest SIMD pass here)
+                    cv2.convertScaleAbs(plane[rows, cols], dst=out[rows, cols], alpha=keep, beta=black * (1 - keep))
         gain = grid.gain(ellipses, (x0, y0, x1, y1))
-        for plane in planes:
-            grid.blend(plane[y0:y1, x0:x1], gain, black)
+        for plane, out in zip(planes, outs):
+            grid.blend(plane[y0:y1, x0:x1], out[y0:y1, x0:x1], gain, black)
 
 
 class _Plane:
@@ -126,15 +136,15 @@ class _Plane:
         out += e.keep + slope * (1 + e.band)
         np.clip(out, e.keep, 1.0, out=out)
 
-    def blend(self, box: np.ndarray, gain: np.ndarray, black: int) -> None:
-        """box = black + (box - black) * gain, rounded, in place."""
+    def blend(self, box: np.ndarray, out: np.ndarray, gain: np.ndarray, black: int) -> None:
+        """out = black + (box - black) * gain, rounded (out may be box)."""
         f = self._buffer("blend", box.shape)
         np.copyto(f, box)
         if black:
             f -= black
         f *= gain if box.ndim == 2 else gain[..., None]
         f += black + 0.5
-        np.copyto(box, f, casting="unsafe")  # truncating x + 0.5 rounds; values lie in [0, 255]
+        np.copyto(out, f, casting="unsafe")  # truncating x + 0.5 rounds; values lie in [0, 255]
 
     def _buffer(self, name: str, shape: tuple[int, ...]) -> np.ndarray:
         n = math.prod(shape)

@@ -12,7 +12,7 @@ from controlplane import api_webhooks, auth, bindings, identity, job_state, rete
 from controlplane.http import Call, HttpError, not_found, validate
 from controlplane.job_state import STATUSES
 from controlplane.store import MAX_PAGE, Store
-from controlplane.uploads import presign_download
+from controlplane.uploads import check_video, presign_download
 from jobspec import CREATE_JOB, UPLOAD_PREFIX, MarkSeenRequest, QueueMessage, input_keys, spec_and_webhook
 
 
@@ -64,12 +64,13 @@ def _request_sha(data) -> str:
 
 async def _check_inputs(call: Call, user_id: str, spec) -> None:
     own_prefix = f"{UPLOAD_PREFIX}{user_id}/"
-    for key in input_keys(spec):
+    for key in dict.fromkeys(input_keys(spec)):
         size = await bindings.r2_size(call.env.VIDEOS, key) if key.startswith(own_prefix) else None
         if size is None:  # another user's key reads as missing: existence is not leaked
             raise HttpError(404, "input_not_found", f"input video {key} does not exist: upload it first")
         if size == 0:
             raise HttpError(422, "input_empty", f"input video {key} is empty (0 bytes)")
+        await check_video(call, key, size)
 
 
 async def _replay(call: Call, store: Store, user_id: str, key: str, sha: str):

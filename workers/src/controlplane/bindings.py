@@ -73,6 +73,15 @@ async def r2_size(bucket, key: str) -> int | None:
     return None if to_py(obj) is None else int(obj.size)
 
 
+async def r2_first_bytes(bucket, key: str, length: int) -> bytes:
+    """The object's first `length` bytes (at most its size: R2 refuses a range past the end)."""
+    obj = await bucket.get(key, js_object({"range": {"offset": 0, "length": length}}))
+    if to_py(obj) is None:
+        return b""
+    data = await obj.arrayBuffer()  # the SDK's R2 wrapper may already hand over Python bytes
+    return data.to_bytes() if hasattr(data, "to_bytes") else bytes(data)
+
+
 async def r2_create_multipart(bucket, key: str, content_type: str, metadata: dict[str, str]) -> str:
     options = {"httpMetadata": {"contentType": content_type}, "customMetadata": metadata}
     upload = await bucket.createMultipartUpload(key, js_object(options))

@@ -13,7 +13,7 @@ import secrets
 from datetime import datetime, timezone
 from typing import get_args
 
-from controlplane import bindings, retention
+from controlplane import bindings, retention, sniff
 from controlplane.http import Call, HttpError, validate
 from controlplane.sigv4 import expires_at, presign
 from jobspec import (UPLOAD_PREFIX, MultipartAbortRequest, MultipartCompleteRequest, UploadRequest, VideoType,
@@ -108,7 +108,20 @@ async def multipart_complete(call: Call, user_id: str):
         await bindings.r2_delete(call.env.VIDEOS, [key])
         raise HttpError(400, "multipart_failed", f"the upload is incomplete: {size} of its {declared} bytes arrived "
                                                  f"(list every part); it was discarded, upload the file again")
+    try:
+        await check_video(call, key, size)
+    except HttpError:
+        await bindings.r2_delete(call.env.VIDEOS, [key])  # nothing is kept that no job could use
+        raise
     return 200, {"video_key": key, "size_bytes": size}
+
+
+async def check_video(call: Call, key: str, size: int) -> None:
+    """422 unless the object (of `size` bytes) starts like a video container the pods read (sniff.py)."""
+    head = await bindings.r2_first_bytes(call.env.VIDEOS, key, min(size, sniff.HEAD_BYTES))
+    if sniff.container_of(head) is None:
+        raise HttpError(422, "input_not_video", f"input {key} is not a video: it reads as {sniff.describe(head)}; "
+                        "upload an MP4, MOV, MKV, WebM, AVI, MPEG-TS, MPEG-PS, FLV, WMV or Ogg file")
 
 
 async def multipart_abort(call: Call, user_id: str):
