@@ -52,9 +52,10 @@ def test_refusals_are_api_errors_with_reasons(api: Client):
 
 
 def test_cancel_and_retry(api: Client, stack, tmp_path):
-    key = api.upload(b"not a video at all" * 100, filename="broken.mp4")
+    damaged = b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 40  # an MP4 header, then nothing a pod can read
+    key = api.upload(damaged, filename="broken.mp4")
     job = api.wait(api.create({"type": "overlay", "input_video_key": key, "params": OVERLAY}).job_id, timeout_s=60)
-    assert job.status == "error" and "not a video" in job.error
+    assert job.status == "error" and "damaged" in job.error
     again = api.retry(job.job_id)
     assert again.status == "pending"
     assert api.cancel(job.job_id).status in ("cancelled", "error")  # the worker may fail it first
@@ -69,10 +70,10 @@ def test_wait_times_out_with_the_last_view(api: Client, clip):
     api.cancel(created.job_id)
 
 
-def test_async_client_multipart_upload_in_parts(stack, tmp_path):
+def test_async_client_multipart_upload_in_parts(stack, clip, tmp_path):
     """Over the threshold the file goes up in parts, several at a time, and arrives whole."""
     big = tmp_path / "big.mp4"
-    big.write_bytes(bytes(range(256)) * (33 * 4096))  # 33 MiB: three 16 MiB-or-less parts
+    big.write_bytes(clip.read_bytes() + bytes(range(256)) * (33 * 4096))  # 33 MiB that start as a video
 
     async def scenario():
         async with AsyncClient(stack.url) as api:  # the stack's MULTIPART_THRESHOLD_BYTES: 8 MiB

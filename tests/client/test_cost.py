@@ -68,10 +68,10 @@ def test_price_table_overrides(tmp_path):
         cost.price_for("p4d.24xlarge", cost.DEFAULT_PRICES)
 
 
-def test_cost_of_jobs_reported_by_a_pod(stack, capsys):
+def test_cost_of_jobs_reported_by_a_pod(stack, clip, capsys):
     with Client(stack.url) as api:
         api.sign_up_anonymous()
-        key = api.upload(b"\0" * 2048, filename="a.mp4")
+        key = api.upload(clip)
         spec = {"type": "overlay", "input_video_key": key, "params": {"highlight_regions": [
             {"keyframes": [{"t": 0, "x": 0.5, "y": 0.5, "rx": 0.2, "ry": 0.2}]}]}}
         jobs = [api.create(spec).job_id for _ in range(2)]

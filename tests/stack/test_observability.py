@@ -14,7 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from gpu_worker.control import ControlPlane
 from jobspec import ClaimGrant
 
-from .conftest import Api
+from .conftest import Api, video_bytes
 
 
 def log_lines(stack, since: int) -> list[dict]:
@@ -47,7 +47,7 @@ def scrape(stack) -> dict:
 
 def test_one_json_line_per_request_and_per_state_change(prod_stack, identity_provider):
     api = Api(prod_stack, identity_provider.token("observed-user", "HS256"))
-    job_id = api.create(api.upload(b"v" * 400)).json()["job_id"]
+    job_id = api.create(api.upload(video_bytes(b"v" * 400))).json()["job_id"]
     since = prod_stack.log_path.stat().st_size
     api.job(job_id)
     line = wait_for_line(prod_stack, since, lambda x: x.get("event") == "request" and x.get("job_id") == job_id)
@@ -73,7 +73,7 @@ def test_metrics_need_the_token(prod_stack):
 def test_metrics_count_jobs_and_lease_expiries(prod_stack, identity_provider):
     before = scrape(prod_stack)
     api = Api(prod_stack, identity_provider.token("metrics-user", "HS256"))
-    job_id = api.create(api.upload(b"v" * 400)).json()["job_id"]
+    job_id = api.create(api.upload(video_bytes(b"v" * 400))).json()["job_id"]
     pod = ControlPlane(prod_stack.url, prod_stack.vars["WORKER_SECRET"], pod_id="silent-pod", attempts=2)
     assert isinstance(pod.claim(job_id, ["libx264"]), ClaimGrant)
     api.wait_status(job_id, ["pending"], timeout=15)  # LEASE_TIMEOUT_S=3: the alarm takes the lease back

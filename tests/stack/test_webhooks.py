@@ -18,7 +18,7 @@ from tests.webhook_receiver import Receiver
 
 INTERRUPTED = "no answer recorded: in flight, or the Worker stopped during this attempt"
 
-from .conftest import Api, overlay_job
+from .conftest import Api, overlay_job, video_bytes
 
 
 @pytest.fixture
@@ -34,7 +34,7 @@ def new_secret(user: Api) -> str:
 
 
 def create_with_hook(user: Api, url: str, events=None) -> str:
-    body = {**overlay_job(user.upload(b"v" * 400)), "webhook_url": url}
+    body = {**overlay_job(user.upload(video_bytes(b"v" * 400))), "webhook_url": url}
     if events:
         body["webhook_events"] = events
     r = user.http.post("/api/jobs", json=body)
@@ -167,7 +167,7 @@ def test_rotation_signs_with_both_secrets_for_the_overlap(prod_stack, user):
 ])
 def test_refused_urls_are_a_422_and_create_nothing(prod_stack, user, url, reason):
     new_secret(user)
-    key = user.upload(b"v" * 400)
+    key = user.upload(video_bytes(b"v" * 400))
     r = user.http.post("/api/jobs", json={**overlay_job(key), "webhook_url": url})
     assert r.status_code == 422 and r.json()["error"] == "webhook_refused", r.text
     assert reason in r.json()["reason"]
@@ -175,6 +175,6 @@ def test_refused_urls_are_a_422_and_create_nothing(prod_stack, user, url, reason
 
 
 def test_a_webhook_needs_a_secret_first(prod_stack, user):
-    r = user.http.post("/api/jobs", json={**overlay_job(user.upload(b"v" * 400)), "webhook_url": "https://h.example.com/"})
+    r = user.http.post("/api/jobs", json={**overlay_job(user.upload(video_bytes(b"v" * 400))), "webhook_url": "https://h.example.com/"})
     assert r.status_code == 422 and r.json()["error"] == "webhook_secret_missing"
     assert "POST /api/webhooks/secret" in r.json()["reason"]

@@ -9,6 +9,7 @@ import random
 import subprocess
 from types import SimpleNamespace
 
+import av
 import numpy as np
 import pytest
 
@@ -76,9 +77,9 @@ def test_spotlight_i420_samples_match_the_worker(seed):
     width, height, regions, t = 64, 36, random_regions(rng), rng.uniform(0, 2)
     i420 = np.random.default_rng(seed).integers(16, 236, (height * 3 // 2, width), dtype=np.uint8)
     ours = js("spotlightI420", width=width, height=height, i420=i420.ravel().tolist(), regions=regions, t=t)
-    frame = i420.copy()
-    OverlayProcessor(OverlayParams(highlight_regions=regions), width, height).spotlight(frame, t)
-    assert_same_pixels(np.array(ours, np.uint8).reshape(frame.shape), frame)
+    decoded = av.VideoFrame.from_ndarray(i420, format="yuv420p")  # what the worker's decoder hands it
+    frame = OverlayProcessor(OverlayParams(highlight_regions=regions), width, height).spotlight(decoded, t)
+    assert_same_pixels(np.array(ours, np.uint8).reshape(i420.shape), frame.to_ndarray())
 
 
 def test_crop_source_rectangle_is_the_workers():
