@@ -20,13 +20,14 @@ import time
 from pydantic import ValidationError
 from workers import DurableObject
 
-from controlplane import bindings, job_state
+from controlplane import bindings, job_state, safe_json
 from controlplane.job_state import Job, Outcome, Rejected
 from controlplane.settings import Settings
 from controlplane.store import Store
 from jobspec import POD_REPORTS, ClaimGrant, PodIdentity, QueueMessage, error_summary
 
 NONCE_TTL_S = 300
+MAX_SOCKET_MESSAGE_BYTES = 4096  # clients send {"type": "ping"} and {"type": "subscribe"}
 
 
 def reply(status: int, body: dict) -> str:
@@ -174,8 +175,11 @@ class ExportJobState(DurableObject):
 
     async def webSocketMessage(self, ws, message):
         try:
-            kind = json.loads(str(message)).get("type")
-        except (ValueError, AttributeError):
+            kind = safe_json.loads(str(message), MAX_SOCKET_MESSAGE_BYTES, what="message").get("type")
+        except safe_json.Refused as e:
+            ws.send(json.dumps({"type": "error", "error": e.code, "reason": e.reason}))
+            return
+        except AttributeError:
             kind = None
         if kind == "ping":
             ws.send(json.dumps({"type": "pong", "ts": time.time(), "instance_born": self.born}))
