@@ -123,3 +123,22 @@ def test_the_size_cap_holds_for_single_and_multipart_uploads(alice, r2):
         "key": info["video_key"], "upload_id": info["upload_id"], "parts": [{"part_number": 1, "etag": "guess"}]})
     assert is_error(done, 400, "multipart_failed"), done.text
     assert r2_keys(r2) == before
+
+
+def test_a_ticket_opens_one_socket(alice, stack):
+    created = alice.create(alice.upload(b"o" * 300)).json()
+    job_id = created["job_id"]
+    url = alice.http.post(f"/api/jobs/{job_id}/ws-ticket").json()["websocket_url"]
+    with ws_client.connect(url, open_timeout=20) as sock:
+        assert '"snapshot"' in sock.recv(timeout=20)
+        for _ in range(3):  # while the first socket is open, and after
+            with pytest.raises(InvalidStatus) as refused:
+                ws_client.connect(url, open_timeout=20)
+            assert refused.value.response.status_code == 401
+            assert b"already used" in refused.value.response.body
+    with pytest.raises(InvalidStatus):
+        ws_client.connect(url, open_timeout=20)
+    for fresh in (created["websocket_url"], alice.http.post(f"/api/jobs/{job_id}/ws-ticket").json()["websocket_url"]):
+        with ws_client.connect(fresh, open_timeout=20) as sock:
+            assert '"snapshot"' in sock.recv(timeout=20)
+

@@ -130,15 +130,15 @@ def test_a_socket_needs_a_ticket_for_that_job_from_that_user(alice, bob, stack):
     theirs = alice.create(alice.upload(b"s" * 300)).json()["job_id"]
     mine = bob.create(bob.upload(b"s" * 300)).json()["job_id"]
     ticket = parse_qs(urlsplit(bob.http.post(f"/api/jobs/{mine}/ws-ticket").json()["websocket_url"]).query)["ticket"][0]
-    user_b, _, expires, mac = ticket.split(".")
+    user_b, _, expires, nonce, mac = ticket.split(".")
     user_a = alice.token.split(".")[1]
     ws = stack.url.replace("http://", "ws://")
     attempts = [
         (theirs, ticket, {}),  # my ticket, their job
         (theirs, ticket, {"x-user-id": user_a}),  # ... claiming to be them
-        (theirs, f"{user_a}.{theirs}.{expires}.{mac}", {}),  # their user and job, my mac
-        (theirs, f"{user_b}.{theirs}.{expires}.{mac}", {}),  # my user, their job, the mac of my job
-        (mine, f"{user_b}.{mine}.{int(expires) + 3600}.{mac}", {}),  # my own ticket, extended
+        (theirs, f"{user_a}.{theirs}.{expires}.{nonce}.{mac}", {}),  # their user and job, my mac
+        (theirs, f"{user_b}.{theirs}.{expires}.{nonce}.{mac}", {}),  # my user, their job, the mac of my job
+        (mine, f"{user_b}.{mine}.{int(expires) + 3600}.{nonce}.{mac}", {}),  # my own ticket, extended
         (theirs, "", {}),
     ]
     for job_id, forged, headers in attempts:

@@ -219,9 +219,9 @@ async def ws_connect(call: Call):
     if (call.header("upgrade") or "").lower() != "websocket":
         raise HttpError(426, "upgrade_required", "this endpoint speaks WebSocket only")
     try:
-        user_id = auth.check_ws_ticket(call.settings.auth_secret, call.query_one("ticket"), call.params["job_id"],
-                                       call.now)
+        ticket = auth.check_ws_ticket(call.settings.auth_secret, call.query_one("ticket"), call.params["job_id"],
+                                      call.now)
     except auth.Unauthorized as e:
         raise HttpError(401, "unauthorized", str(e)) from None
-    request = bindings.with_headers(call.raw, {"x-user-id": user_id})
+    request = bindings.with_headers(call.raw, {"x-user-id": ticket.user_id, "x-ticket-id": ticket.id})
     return await job_stub(call, call.params["job_id"]).fetch(request)

@@ -54,10 +54,12 @@ class ExportJobState(DurableObject):
     async def _save(self, job: Job) -> None:
         await self.ctx.storage.put("job", json.dumps(job.to_dict()))
 
-    def _fresh_nonce(self, nonce: str, now: float) -> bool:
+    def _first_use(self, nonce: str, now: float) -> bool:
+        """Whether a pod request's nonce or a socket ticket's id is new; it is remembered for as long as
+        the signature or ticket it came with is valid."""
         sql = self.ctx.storage.sql
         sql.exec("CREATE TABLE IF NOT EXISTS nonces (nonce TEXT PRIMARY KEY, ts REAL NOT NULL)")
-        sql.exec("DELETE FROM nonces WHERE ts < ?", now - NONCE_TTL_S)
+        sql.exec("DELETE FROM nonces WHERE ts < ?", now - max(NONCE_TTL_S, self.settings.ws_ticket_ttl_s))
         if bindings.to_py(sql.exec("SELECT 1 AS x FROM nonces WHERE nonce = ?", nonce).toArray()):
             return False
         sql.exec("INSERT INTO nonces (nonce, ts) VALUES (?, ?)", nonce, now)
@@ -93,7 +95,7 @@ class ExportJobState(DurableObject):
             report = POD_MODELS[action].model_validate_json(payload_json)
         except ValidationError as e:
             return reply(422, {"error": "invalid_request", "reason": error_summary(e)})
-        if not self._fresh_nonce(nonce, now):
+        if not self._first_use(nonce, now):
             return reply(401, {"error": "replayed", "reason": "request replayed (nonce already used)"})
         job = await self._load()
         if job is None:
@@ -168,6 +170,9 @@ class ExportJobState(DurableObject):
         upgrade = (request.headers.get("upgrade") or "").lower()
         if job is None or job.user_id != user_id or upgrade != "websocket":
             return bindings.json_response({"error": "not_found", "reason": "no such job"}, 404)
+        if not self._first_use("ticket:" + (request.headers.get("x-ticket-id") or ""), time.time()):
+            return bindings.json_response({"error": "unauthorized", "reason": "ticket already used: ask for a new one"
+                                           f" (POST /api/jobs/{job.job_id}/ws-ticket)"}, 401)
         client, server = bindings.accept_websocket(self.ctx, {"user_id": user_id}, [user_id])
         server.send(json.dumps({"type": "snapshot", "job_id": job.job_id, "seq": job.seq,
                                 "job": job_state.view(job)}))
