@@ -142,3 +142,17 @@ def test_a_ticket_opens_one_socket(alice, stack):
         with ws_client.connect(fresh, open_timeout=20) as sock:
             assert '"snapshot"' in sock.recv(timeout=20)
 
+
+def test_presigned_urls_name_the_configured_endpoint_never_the_requests_host(alice, stack, r2):
+    job_id = completed_job(alice, stack, r2)
+    configured = stack.r2_s3_endpoint + "/"
+    for host in ("evil.example", "evil.example:8443", f"127.0.0.1:{stack.port + 1}"):
+        headers = {"host": host}
+        put = alice.http.post("/api/videos/upload-url", headers=headers,
+                              json={"filename": "a.mp4", "content_type": "video/mp4", "size_bytes": 100}).json()
+        parts = alice.http.post("/api/videos/multipart", headers=headers,
+                                json={"filename": "b.mp4", "content_type": "video/mp4", "size_bytes": 6 << 20}).json()
+        alice.http.post("/api/videos/multipart/abort", json={"key": parts["video_key"], "upload_id": parts["upload_id"]})
+        download = alice.http.get(f"/api/jobs/{job_id}/download", headers=headers).json()
+        for url in [put["upload_url"], download["url"]] + [p["url"] for p in parts["parts"]]:
+            assert url.startswith(configured), (host, url)

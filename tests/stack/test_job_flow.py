@@ -61,7 +61,7 @@ def api_stack_put(api, key: str, data: bytes) -> None:
     """Store an object the way a pod does: the S3 API with the R2 credentials."""
     import boto3
 
-    s3 = boto3.client("s3", endpoint_url=f"{api.stack.url}/cdn-cgi/local/r2/s3", region_name="auto",
+    s3 = boto3.client("s3", endpoint_url=api.stack.r2_s3_endpoint, region_name="auto",
                       aws_access_key_id=api.stack.vars["R2_ACCESS_KEY_ID"],
                       aws_secret_access_key=api.stack.vars["R2_SECRET_ACCESS_KEY"])
     s3.put_object(Bucket="gpu-export-videos", Key=key, Body=data, ContentType="video/mp4")

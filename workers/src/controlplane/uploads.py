@@ -25,8 +25,12 @@ DEFAULT_PART = 16 << 20
 
 
 def s3_endpoint(call: Call) -> str:
-    """Production: https://<account>.r2.cloudflarestorage.com. Local dev: wrangler's R2 S3 shim."""
-    return call.settings.s3_endpoint or f"{call.origin}/cdn-cgi/local/r2/s3"
+    """R2's S3 endpoint, from configuration only (a URL made from the request's Host header would let
+    the client choose where the signed URLs it hands on point). Production:
+    https://<account>.r2.cloudflarestorage.com; local dev: wrangler's S3 shim, set by scripts/localstack.py."""
+    if not call.settings.s3_endpoint:
+        raise HttpError(503, "storage_unconfigured", "R2_S3_ENDPOINT is not set: no presigned URL can be made")
+    return call.settings.s3_endpoint.rstrip("/")
 
 
 def _now(call: Call) -> datetime:
