@@ -1102,14 +1102,19 @@ def _verify(report: Report, stack: LocalStack, subs: list[Submission],
         else:
             report.agree += 1
 
-    # R2: outputs of complete jobs only, and no checkpoint left behind.
+    # R2: one output for each complete job (each lease has its own key; what no lease committed is gone),
+    # and no checkpoint left behind.
     r2 = R2(r2_config(stack))
     keys = list(r2.keys(""))
-    outputs = {k for k in keys if k.startswith("videos/output/")}
-    expected_outputs = {f"videos/output/{s.job_id}.mp4" for s in subs if snapshots[s.job_id]["status"] == "complete"}
-    if outputs != expected_outputs:
-        problems.append(f"outputs in R2 differ from the complete jobs: extra {sorted(outputs - expected_outputs)}, "
-                        f"missing {sorted(expected_outputs - outputs)}")
+    outputs: dict[str, list[str]] = {}
+    for k in keys:
+        if k.startswith("videos/output/"):
+            outputs.setdefault(k.split("/")[2].removesuffix(".mp4"), []).append(k)
+    complete = {s.job_id for s in subs if snapshots[s.job_id]["status"] == "complete"}
+    if set(outputs) != complete or any(len(found) != 1 for found in outputs.values()):
+        problems.append(f"outputs in R2 differ from the complete jobs: extra {sorted(set(outputs) - complete)}, "
+                        f"missing {sorted(complete - set(outputs))}, "
+                        f"more than one {sorted(j for j, found in outputs.items() if len(found) > 1)}")
     orphans = [k for k in keys if k.startswith("checkpoints/")]
     report.orphans = len(orphans)
     if orphans:
@@ -1124,10 +1129,10 @@ def _verify(report: Report, stack: LocalStack, subs: list[Submission],
     out_dir.mkdir(exist_ok=True)
     for s in subs:
         ref = s.ref
-        if snapshots[s.job_id]["status"] != "complete" or f"videos/output/{s.job_id}.mp4" not in outputs:
+        if snapshots[s.job_id]["status"] != "complete" or len(outputs.get(s.job_id, ())) != 1:
             continue
         path = out_dir / f"{s.job_id}.mp4"
-        r2.download(f"videos/output/{s.job_id}.mp4", str(path))
+        r2.download(outputs[s.job_id][0], str(path))
         try:
             out, out_audio = decode_planes(str(path))
         except Exception as e:

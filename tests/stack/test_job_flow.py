@@ -23,7 +23,7 @@ def test_job_lifecycle_end_to_end(api, pod, queue):
     assert message.body == {"job_id": job_id, "attempt": 1} and message.attempts == 1
     grant = pod.claim(job_id, ["libx264"])
     assert isinstance(grant, ClaimGrant), grant
-    assert grant.spec["input_video_key"] == key and grant.output_key == f"videos/output/{job_id}.mp4"
+    assert grant.spec["input_video_key"] == key and grant.output_key == f"videos/output/{job_id}/{grant.lease_id}.mp4"
     assert queue.ack([message.lease_id])["ackCount"] == 1
 
     for frame in (30, 60, 90):

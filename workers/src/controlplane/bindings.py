@@ -73,6 +73,21 @@ async def r2_size(bucket, key: str) -> int | None:
     return None if to_py(obj) is None else int(obj.size)
 
 
+async def r2_keys(bucket, prefix: str) -> list[str]:
+    keys, cursor = [], None
+    while True:
+        listing = await bucket.list(js_object({"prefix": prefix, **({"cursor": cursor} if cursor else {})}))
+        keys += [str(obj.key) for obj in listing.objects]
+        if not listing.truncated:
+            return keys
+        cursor = listing.cursor
+
+
+async def r2_delete(bucket, keys: list[str]) -> None:
+    for i in range(0, len(keys), 1000):  # R2 deletes at most 1000 keys a call
+        await bucket.delete(to_js(keys[i:i + 1000]))
+
+
 async def r2_create_multipart(bucket, key: str, content_type: str) -> str:
     upload = await bucket.createMultipartUpload(key, js_object({"httpMetadata": {"contentType": content_type}}))
     return upload.uploadId

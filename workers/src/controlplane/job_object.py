@@ -117,6 +117,8 @@ class ExportJobState(DurableObject):
         try:
             outcome = transition(job, payload, now, self.settings.policy)
         except Rejected as e:
+            if e.discard:
+                await self._discard_outputs(job, e.discard)
             return rejected(e, job)
         await self._apply(job, outcome, now)
         return reply(200, outcome.reply or job_state.view(job))
@@ -142,6 +144,8 @@ class ExportJobState(DurableObject):
             message = QueueMessage(job_id=job.job_id, attempt=job.dispatches)
             await bindings.queue_send(self.env.GPU_QUEUE, message.model_dump(), outcome.requeue_delay_s)
         await self._arm_alarm(job)
+        if outcome.changed and job.terminal:  # it has just finished: no lease will commit another output
+            await self._discard_outputs(job)
 
     async def _arm_alarm(self, job: Job) -> None:
         """While a pod holds the lease, an alarm is due no later than the lease could expire. A
@@ -155,6 +159,16 @@ class ExportJobState(DurableObject):
                 await self.ctx.storage.deleteAlarm()
         elif current is None or current > at * 1000:
             await self.ctx.storage.setAlarm(at * 1000)
+
+    async def _discard_outputs(self, job: Job, key: str | None = None) -> None:
+        """Delete outputs no lease will commit: `key` (a refused lease's), or else every output of the
+        job but the committed one. A failure leaves garbage, not a wrong answer: it is only logged."""
+        try:
+            keys = [key] if key else [k for k in await bindings.r2_keys(self.env.VIDEOS, job_state.output_prefix(
+                job.job_id)) if k != job.output_key]
+            await bindings.r2_delete(self.env.VIDEOS, keys)
+        except Exception as e:
+            print(f"could not delete uncommitted outputs of job {job.job_id}: {e}")
 
     async def _mirror(self, job: Job) -> None:
         try:
