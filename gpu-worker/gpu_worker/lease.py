@@ -4,6 +4,11 @@ The render never waits on the control plane: it posts what to report and goes on
 the latest of each kind every PERIOD_S at most (so no more than 4 progress reports a second), and
 a heartbeat when nothing else was sent for the grant's interval. A refused report (LeaseLost: the
 job was cancelled, or the lease expired and moved on) ends the lease: `lost` says why.
+
+Silence ends it too. The control plane takes a lease back when it has received no report for the
+grant's lease timeout; so when no report was accepted for that long (the control plane unreachable,
+or this process paused), this pod may no longer hold it either. Counting from when each accepted
+report was sent keeps this pod's deadline before the control plane's: `held()` turns false first.
 """
 
 from __future__ import annotations
@@ -25,10 +30,12 @@ log = logging.getLogger(__name__)
 
 
 class Lease:
-    def __init__(self, control: ControlPlane, grant: ClaimGrant):
+    def __init__(self, control: ControlPlane, grant: ClaimGrant, claimed_at: Optional[float] = None):
+        """claimed_at: time.monotonic() when the claim was sent (the first accepted report)."""
         self.control, self.job_id, self.lease_id = control, grant.job_id, grant.lease_id
-        self.heartbeat_s = grant.heartbeat_interval_s
+        self.heartbeat_s, self.timeout_s = grant.heartbeat_interval_s, grant.lease_timeout_s
         self.lost: Optional[LeaseLost] = None
+        self._accepted_at = time.monotonic() if claimed_at is None else claimed_at
         self._pending: dict[str, dict] = {}  # action -> fields of its latest report
         self._lock = threading.Lock()
         self._closing = threading.Event()
@@ -48,6 +55,18 @@ class Lease:
         self._post("checkpoint", frame=manifest.frame, total_frames=manifest.total_frames,
                    segments=len(manifest.segments), manifest_key=manifest_key)
 
+    def held(self) -> bool:
+        """Whether this pod still holds the lease: no report refused, and one accepted within the timeout."""
+        if self.lost is None and time.monotonic() - self._accepted_at >= self.timeout_s:
+            self._lose(LeaseLost(None, f"no report accepted for {self.timeout_s:g} s: the lease has expired"))
+        return self.lost is None
+
+    def confirm(self) -> bool:
+        """A heartbeat sent now, its answer awaited: whether the lease is still held. Before a write that must
+        not happen without it (the output)."""
+        self._send("heartbeat", {})
+        return self.held()
+
     def close(self) -> None:
         """Send what is still pending, then stop (a final report comes after this)."""
         self._closing.set()
@@ -63,7 +82,7 @@ class Lease:
 
     def _keep(self) -> None:
         quiet_since = time.monotonic()  # the claim counts as the first report
-        while self.lost is None:
+        while self.held():
             closing = self._closing.wait(PERIOD_S)
             with self._lock:
                 reports, self._pending = self._pending, {}
@@ -76,14 +95,24 @@ class Lease:
                 return
 
     def _send(self, action: str, fields: dict) -> bool:
-        if self.lost is not None:
+        if not self.held():
             return False
+        sent = time.monotonic()
         try:
             self.report(action, **fields)
-            return True
         except LeaseLost as e:
-            self.lost = e
-            log.warning("lease lost: %s", e.reason, extra={"job_id": self.job_id, "cancelled": e.cancelled})
+            self._lose(e)
+            return False
         except (ControlPlaneError, httpx.HTTPError) as e:
             log.warning("%s report failed: %s", action, e, extra={"job_id": self.job_id})
-        return False
+            return False
+        with self._lock:
+            self._accepted_at = max(self._accepted_at, sent)
+        return True
+
+    def _lose(self, why: LeaseLost) -> None:
+        with self._lock:
+            if self.lost is not None:
+                return
+            self.lost = why
+        log.warning("lease lost: %s", why.reason, extra={"job_id": self.job_id, "cancelled": why.cancelled})
