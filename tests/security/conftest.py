@@ -9,6 +9,7 @@ import time
 import httpx
 import pytest
 
+from controlplane import auth
 from gpu_worker.control import ControlPlane
 from gpu_worker.queue_client import QueueClient
 from gpu_worker.storage import R2
@@ -19,7 +20,9 @@ from tests.stack.conftest import Api
 
 TTL_S = 10  # presigned URLs and socket tickets: long enough to use at once, short enough to outlive
 STACK_VARS = {"LEASE_TIMEOUT_S": "3", "HEARTBEAT_INTERVAL_S": "1", "MAX_ATTEMPTS": "3", "REQUEUE_DELAY_S": "0",
-              "WS_TICKET_TTL_S": str(TTL_S), "PRESIGN_TTL_S": str(TTL_S), "MAX_UPLOAD_BYTES": str(8 << 20)}
+              "WS_TICKET_TTL_S": str(TTL_S), "PRESIGN_TTL_S": str(TTL_S), "MAX_UPLOAD_BYTES": str(8 << 20),
+              # the fuzzer's one user sends hundreds of requests; test_rate_limits has a stack with tight limits
+              "RATE_JOBS_PER_USER": "1000/60", "RATE_UPLOADS_PER_USER": "1000/60", "MAX_ACTIVE_JOBS_PER_USER": "1000"}
 
 
 @pytest.fixture(scope="session")
@@ -28,14 +31,20 @@ def stack(tmp_path_factory):
         yield s
 
 
+def user(stack) -> Api:
+    """A user with a token of its own: the suite makes hundreds, and sign-ups are rate-limited per address
+    (test_rate_limits covers them)."""
+    return Api(stack, auth.issue_user_token(stack.vars["AUTH_SECRET"], auth.new_user_id()))
+
+
 @pytest.fixture
 def alice(stack) -> Api:
-    return Api(stack)
+    return user(stack)
 
 
 @pytest.fixture
 def bob(stack) -> Api:
-    return Api(stack)
+    return user(stack)
 
 
 @pytest.fixture(scope="session")

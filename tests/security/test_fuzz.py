@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from .conftest import is_error
+from .conftest import is_error, user
 
 EXAMPLES = 150
 SETTINGS = settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
@@ -43,9 +43,7 @@ def dumps(value) -> str:
 
 @pytest.fixture(scope="module")
 def fuzzer(stack):
-    from tests.stack.conftest import Api
-
-    api = Api(stack)
+    api = user(stack)
     api.key = api.upload(b"\x00\x00\x00\x18ftypmp42" + bytes(200))
     return api
 

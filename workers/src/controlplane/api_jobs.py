@@ -8,7 +8,7 @@ import json
 import uuid
 from urllib.parse import quote
 
-from controlplane import auth, bindings, job_state
+from controlplane import auth, bindings, job_state, limits
 from controlplane.http import Call, HttpError, not_found, validate
 from controlplane.job_state import STATUSES
 from controlplane.store import MAX_PAGE, Store
@@ -116,13 +116,16 @@ async def create_job(call: Call):
     await _check_inputs(call, user_id, spec)
 
     job = job_state.new_job(uuid.uuid4().hex, user_id, spec.model_dump(mode="json"), call.now)
+    max_active = call.settings.limits.max_active_jobs
     try:
-        await store.insert(job, (idem_key, sha) if idem_key else None)
+        stored = await store.insert(job, (idem_key, sha) if idem_key else None, max_active)
     except Exception:
         # A concurrent request with the same Idempotency-Key won the insert: answer with its job.
         if idem_key and (replayed := await _replay(call, store, user_id, idem_key, sha)):
             return replayed
         raise
+    if not stored:
+        raise limits.active_jobs_exceeded(max_active)
     try:
         view = await do_call(call, job.job_id, "init", json.dumps(job.to_dict()))
         message = QueueMessage(job_id=job.job_id, attempt=1).model_dump()

@@ -7,6 +7,7 @@ import json
 from controlplane import api_jobs, api_pods, bindings, uploads
 from controlplane.api_jobs import user_of
 from controlplane.http import Call, Router
+from controlplane.limits import limited
 from controlplane.queue_broker import LOCAL_QUEUE_ID
 from controlplane.store import Store
 
@@ -15,6 +16,14 @@ def _as_user(handler):
     async def wrapped(call: Call):
         return await handler(call, user_of(call))
     return wrapped
+
+
+def _client_address(call: Call) -> str:
+    return "ip:" + (call.header("cf-connecting-ip") or "unknown")  # set by Cloudflare, not by the client
+
+
+def _user(call: Call) -> str:
+    return "user:" + user_of(call)
 
 
 async def health(call: Call):
@@ -30,12 +39,12 @@ async def health(call: Call):
 def build_router() -> Router:
     r = Router()
     r.add("GET", "/health", health)
-    r.add("POST", "/api/auth/anonymous", api_jobs.anonymous_user)
-    r.add("POST", "/api/videos/upload-url", _as_user(uploads.upload_url))
-    r.add("POST", "/api/videos/multipart", _as_user(uploads.multipart_create))
+    r.add("POST", "/api/auth/anonymous", limited("signups", _client_address, api_jobs.anonymous_user))
+    r.add("POST", "/api/videos/upload-url", limited("uploads", _user, _as_user(uploads.upload_url)))
+    r.add("POST", "/api/videos/multipart", limited("uploads", _user, _as_user(uploads.multipart_create)))
     r.add("POST", "/api/videos/multipart/complete", _as_user(uploads.multipart_complete))
     r.add("POST", "/api/videos/multipart/abort", _as_user(uploads.multipart_abort))
-    r.add("POST", "/api/jobs", api_jobs.create_job)
+    r.add("POST", "/api/jobs", limited("jobs", _user, api_jobs.create_job))
     r.add("GET", "/api/jobs", api_jobs.list_jobs)
     r.add("GET", "/api/jobs/{job_id}", api_jobs.get_job)
     r.add("POST", "/api/jobs/{job_id}/cancel", api_jobs.cancel_job)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from controlplane.job_state import Policy
+from controlplane.limits import Limits
 from controlplane.sigv4 import S3Credentials
 
 
@@ -29,6 +30,7 @@ class Settings:
     s3_endpoint: str
     s3: S3Credentials
     gpu_price_per_hour: float
+    limits: Limits
 
     @classmethod
     def from_env(cls, env) -> "Settings":
@@ -53,4 +55,5 @@ class Settings:
             s3_endpoint=_get(env, "R2_S3_ENDPOINT"),
             s3=S3Credentials(_get(env, "R2_ACCESS_KEY_ID"), _get(env, "R2_SECRET_ACCESS_KEY")),
             gpu_price_per_hour=float(_get(env, "GPU_PRICE_PER_HOUR", "0")),
+            limits=Limits.read(lambda name, default: _get(env, name, default)),
         )

@@ -12,7 +12,7 @@ import re
 import secrets
 from datetime import datetime, timezone
 
-from controlplane import bindings
+from controlplane import bindings, limits
 from controlplane.http import Call, HttpError, validate
 from controlplane.sigv4 import expires_at, presign
 from jobspec import UPLOAD_PREFIX, MultipartAbortRequest, MultipartCompleteRequest, UploadRequest
@@ -47,13 +47,14 @@ def safe_filename(name: str) -> str:
     return base[-128:]
 
 
-def _checked(call: Call, user_id: str, limit: int) -> tuple[UploadRequest, str]:
+async def _checked(call: Call, user_id: str, limit: int) -> tuple[UploadRequest, str]:
     req = validate(UploadRequest, call.json())
     if req.content_type not in VIDEO_TYPES:
         raise HttpError(415, "unsupported_type",
                         f"{req.content_type} is not accepted: upload a video ({', '.join(sorted(VIDEO_TYPES))})")
     if req.size_bytes > limit:
         raise HttpError(413, "too_large", f"file is {req.size_bytes} bytes; the limit is {limit} bytes")
+    await limits.spend_upload_bytes(call, user_id, req.size_bytes)
     key = f"{UPLOAD_PREFIX}{user_id}/{secrets.token_hex(8)}/{safe_filename(req.filename)}"
     return req, key
 
@@ -65,7 +66,7 @@ def _owned_key(user_id: str, key: str) -> str:
 
 
 async def upload_url(call: Call, user_id: str):
-    req, key = _checked(call, user_id, min(call.settings.max_upload_bytes, S3_SINGLE_PUT_MAX))
+    req, key = await _checked(call, user_id, min(call.settings.max_upload_bytes, S3_SINGLE_PUT_MAX))
     headers = {"content-type": req.content_type, "content-length": str(req.size_bytes)}
     url = _sign(call, "PUT", key, signed_headers=headers)
     return 200, {"upload_url": url, "method": "PUT", "headers": {"content-type": req.content_type},
@@ -80,7 +81,7 @@ def part_plan(size: int, wanted: int = DEFAULT_PART) -> list[tuple[int, int]]:
 
 
 async def multipart_create(call: Call, user_id: str):
-    req, key = _checked(call, user_id, call.settings.max_upload_bytes)
+    req, key = await _checked(call, user_id, call.settings.max_upload_bytes)
     upload_id = await bindings.r2_create_multipart(call.env.VIDEOS, key, req.content_type)
     parts = [{"part_number": n, "size_bytes": length,
               "url": _sign(call, "PUT", key, query={"partNumber": str(n), "uploadId": upload_id},
