@@ -6,9 +6,11 @@ a heartbeat when nothing else was sent for the grant's interval. A refused repor
 job was cancelled, or the lease expired and moved on) ends the lease: `lost` says why.
 
 Silence ends it too. The control plane takes a lease back when it has received no report for the
-grant's lease timeout; so when no report was accepted for that long (the control plane unreachable,
-or this process paused), this pod may no longer hold it either. Counting from when each accepted
-report was sent keeps this pod's deadline before the control plane's: `held()` turns false first.
+grant's lease timeout; so when no report sent within that long was accepted (the control plane
+unreachable, or this process paused), this pod may no longer hold it either. Counting from when each
+accepted report was sent keeps this pod's deadline before the control plane's. A report still on its
+way when the deadline comes decides: `held()` waits for its answer (a slow control plane is not a lost
+lease).
 """
 
 from __future__ import annotations
@@ -35,7 +37,9 @@ class Lease:
         self.control, self.job_id, self.lease_id = control, grant.job_id, grant.lease_id
         self.heartbeat_s, self.timeout_s = grant.heartbeat_interval_s, grant.lease_timeout_s
         self.lost: Optional[LeaseLost] = None
-        self._accepted_at = time.monotonic() if claimed_at is None else claimed_at
+        self._accepted_at = time.monotonic() if claimed_at is None else claimed_at  # latest accepted report's sending
+        self._unanswered: list[float] = []  # when each report still waiting for its answer was sent
+        self._answered = threading.Condition()
         self._pending: dict[str, dict] = {}  # action -> fields of its latest report
         self._lock = threading.Lock()
         self._closing = threading.Event()
@@ -56,10 +60,15 @@ class Lease:
                    segments=len(manifest.segments), manifest_key=manifest_key)
 
     def held(self) -> bool:
-        """Whether this pod still holds the lease: no report refused, and one accepted within the timeout."""
-        if self.lost is None and time.monotonic() - self._accepted_at >= self.timeout_s:
-            self._lose(LeaseLost(None, f"no report accepted for {self.timeout_s:g} s: the lease has expired"))
-        return self.lost is None
+        """Whether this pod still holds the lease: no report refused, and one sent within the timeout accepted."""
+        with self._answered:
+            while self.lost is None and (now := time.monotonic()) - self._accepted_at >= self.timeout_s:
+                deciding = [sent for sent in self._unanswered if now - sent < self.timeout_s]
+                if not deciding:
+                    self._lose(LeaseLost(None, f"no report accepted for {self.timeout_s:g} s: the lease has expired"))
+                    break
+                self._answered.wait(min(deciding) + self.timeout_s - now)
+            return self.lost is None
 
     def confirm(self) -> bool:
         """A heartbeat sent now, its answer awaited: whether the lease is still held. Before a write that must
@@ -81,7 +90,7 @@ class Lease:
             self._pending[action] = fields
 
     def _keep(self) -> None:
-        quiet_since = time.monotonic()  # the claim counts as the first report
+        quiet_since = self._accepted_at  # the claim counts as the first report
         while self.held():
             closing = self._closing.wait(PERIOD_S)
             with self._lock:
@@ -89,30 +98,37 @@ class Lease:
             if not reports and time.monotonic() - quiet_since >= self.heartbeat_s:
                 reports = {"heartbeat": {}}
             for action, fields in reports.items():
+                started = time.monotonic()
                 if self._send(action, fields):
-                    quiet_since = time.monotonic()
+                    quiet_since = started  # a slow answer does not delay the next heartbeat
             if closing:
                 return
 
     def _send(self, action: str, fields: dict) -> bool:
         if not self.held():
             return False
-        sent = time.monotonic()
+        with self._answered:
+            sent = time.monotonic()
+            self._unanswered.append(sent)
+        accepted = False
         try:
             self.report(action, **fields)
+            accepted = True
         except LeaseLost as e:
-            self._lose(e)
-            return False
+            with self._answered:
+                self._lose(e)
         except (ControlPlaneError, httpx.HTTPError) as e:
             log.warning("%s report failed: %s", action, e, extra={"job_id": self.job_id})
-            return False
-        with self._lock:
-            self._accepted_at = max(self._accepted_at, sent)
-        return True
+        finally:
+            with self._answered:
+                self._unanswered.remove(sent)
+                if accepted:
+                    self._accepted_at = max(self._accepted_at, sent)
+                self._answered.notify_all()
+        return accepted
 
     def _lose(self, why: LeaseLost) -> None:
-        with self._lock:
-            if self.lost is not None:
-                return
+        """The first reason the lease ended (called holding self._answered)."""
+        if self.lost is None:
             self.lost = why
-        log.warning("lease lost: %s", why.reason, extra={"job_id": self.job_id, "cancelled": why.cancelled})
+            log.warning("lease lost: %s", why.reason, extra={"job_id": self.job_id, "cancelled": why.cancelled})

@@ -25,10 +25,12 @@ SECONDS = 20
 
 
 class CutOffProxy(ThreadingHTTPServer):
-    """The pod API through a proxy that answers 503 to everything once `cut` is set."""
+    """The pod API through a proxy that answers 503 to everything once `cut` is set, and holds each
+    answer back `delay_s` (a slow control plane)."""
 
     daemon_threads = True
     cut = False
+    delay_s = 0.0
 
     def __init__(self, upstream: str):
         super().__init__(("127.0.0.1", 0), _Forward)
@@ -53,6 +55,7 @@ class _Forward(BaseHTTPRequestHandler):
             headers = {k: v for k, v in self.headers.items() if k.lower() in ("content-type", "x-pod-signature")}
             r = httpx.post(self.server.upstream + self.path, content=body, headers=headers, timeout=30)
             status, content = r.status_code, r.content
+            time.sleep(self.server.delay_s)
         self.send_response(status)
         self.send_header("content-type", "application/json")
         self.send_header("content-length", str(len(content)))
@@ -133,3 +136,17 @@ def test_a_paused_cut_off_pod_leaves_the_finished_job_alone(alice, stack, r2, pr
     assert any(line["msg"].startswith("lease lost: no report accepted") for line in lines), lines[-10:]
     assert not [line for line in lines if line["msg"].startswith("complete")]
     assert alice.job(job_id) == done
+
+
+def test_a_slow_control_plane_is_not_a_lost_lease(alice, stack, proxy, clip, tmp_path):
+    """Answers that take most of the lease timeout still keep the lease: a report on its way decides."""
+    proxy.delay_s = 0.7 * LEASE_TIMEOUT_S
+    job_id = overlay_job(alice, alice.upload(clip.read_bytes()))
+    worker = GpuWorker(stack, tmp_path, "pod-slow", "--once", "--api-url", proxy.url)
+    try:
+        assert worker.wait(120) == 0
+    finally:
+        worker.kill()
+    job = alice.job(job_id)
+    assert job["status"] == "complete" and job["attempts"] == 0, job
+    assert not [line for line in worker.lines() if line["msg"].startswith("lease lost")]
