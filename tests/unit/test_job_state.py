@@ -94,6 +94,15 @@ def test_complete_commits_only_the_leases_own_key_and_discards_what_cannot_be_co
     assert job.status == "cancelled" and job.output_key is None
 
 
+def test_a_stale_report_still_renews_the_lease():
+    job = processing()
+    js.progress(job, "L1", 50, 100, 30.0, 1.0, 101.0)
+    js.checkpoint(job, "L1", 40, 100, 102.0)
+    for out in (js.progress(job, "L1", 50, 100, 30.0, 1.0, 104.0), js.checkpoint(job, "L1", 40, 100, 106.0)):
+        assert out.reply["ignored"] and out.changed and not out.events  # stored, nothing announced
+    assert job.heartbeat_at == 106.0 and js.expire_lease(job, 106.0 + POLICY.lease_timeout_s, POLICY).reply["ignored"]
+
+
 def test_retry_only_from_error_keeps_the_checkpoint():
     job = processing()
     js.checkpoint(job, "L1", 40, 100, 101.0)

@@ -205,8 +205,9 @@ def _release(job: Job) -> None:
     job.last_lease_id, job.lease_id = job.lease_id, None
 
 
-def _ignored(job: Job, why: str) -> Outcome:
-    return Outcome(changed=False, reply={"ignored": True, "reason": why, "status": job.status})
+def _ignored(job: Job, why: str, heartbeat: bool = False) -> Outcome:
+    """Nothing happens; with `heartbeat`, the report still renewed the lease (that must be stored)."""
+    return Outcome(changed=heartbeat, reply={"ignored": True, "reason": why, "status": job.status})
 
 
 # ------------------------------------------------------------------ transitions (pods)
@@ -256,7 +257,7 @@ def progress(job: Job, lease_id: str, frame: int, total: int, fps: float, eta_s,
     _require_lease(job, lease_id)
     job.heartbeat_at = now
     if frame <= job.frame and total == job.total_frames:
-        return _ignored(job, "stale progress")
+        return _ignored(job, "stale progress", heartbeat=True)
     job.frame, job.total_frames = max(frame, job.frame), total
     job.fps, job.eta_s, job.updated_at = fps, eta_s, now
     job.progress = max(job.progress, _percent(job.frame, total))
@@ -269,7 +270,7 @@ def checkpoint(job: Job, lease_id: str, frame: int, total: int, now: float) -> O
     _require_lease(job, lease_id)
     job.heartbeat_at = now
     if frame <= job.checkpoint_frame:
-        return _ignored(job, "stale checkpoint")
+        return _ignored(job, "stale checkpoint", heartbeat=True)
     job.checkpoint_frame, job.total_frames, job.updated_at = frame, total, now
     job.frame = max(job.frame, frame)
     job.progress = max(job.progress, _percent(job.frame, total))
