@@ -65,6 +65,21 @@ def queue(stack) -> QueueClient:
     return QueueClient(stack.pull_base, "local", "gpu-jobs", stack.vars["QUEUE_PULL_TOKEN"])
 
 
+def leave_only(queue: QueueClient, job_ids, timeout: float = 60) -> None:
+    """Ack every queued message but those of job_ids (other tests' jobs stay pending, unclaimed) once each of
+    job_ids has one: a GPU worker started now takes only these jobs."""
+    wanted, seen = set(job_ids), set()
+    deadline = time.monotonic() + timeout
+    while seen != wanted:
+        assert time.monotonic() < deadline, f"messages seen for {seen}"
+        batch = queue.pull(batch_size=100, visibility_timeout_ms=30000)
+        mine = [m for m in batch if m.body.get("job_id") in wanted]
+        seen |= {m.body["job_id"] for m in mine}
+        queue.ack([m.lease_id for m in batch if m not in mine], [(m.lease_id, 0) for m in mine])
+        if not batch:
+            time.sleep(0.5)
+
+
 def claimed_job(api: Api, stack, pod_name: str = "pod-a") -> tuple[str, ControlPlane, ClaimGrant]:
     """A new job of `api`'s, claimed by a pod (straight from the pod API; its queue message stays)."""
     job_id = api.create(api.upload(b"v" * 400)).json()["job_id"]

@@ -15,7 +15,7 @@ import pytest
 
 from gpu_worker_proc import GpuWorker
 
-from .conftest import is_error, r2_keys
+from .conftest import is_error, leave_only, r2_keys
 
 KF = {"t": 0, "x": 0.5, "y": 0.5, "rx": 0.1, "ry": 0.1}
 
@@ -215,17 +215,7 @@ def test_inputs_that_are_not_videos_fail_their_job_with_a_reason(alice, stack, q
               "audio only": audio, "header only": video[:64], "zero frames": no_frames}
     jobs = {name: alice.create(alice.upload(data)).json()["job_id"] for name, data in inputs.items()}
 
-    # Leave only these jobs' messages in the queue (other tests' jobs stay pending), then one worker.
-    deadline = time.monotonic() + 60
-    seen: set[str] = set()
-    while seen != set(jobs.values()):
-        assert time.monotonic() < deadline, f"messages seen for {seen}"
-        batch = queue.pull(batch_size=100, visibility_timeout_ms=30000)
-        mine = [m for m in batch if m.body.get("job_id") in jobs.values()]
-        seen |= {m.body["job_id"] for m in mine}
-        queue.ack([m.lease_id for m in batch if m not in mine], [(m.lease_id, 0) for m in mine])
-        if not batch:
-            time.sleep(0.5)
+    leave_only(queue, jobs.values())
     worker = GpuWorker(stack, tmp_path / "worker", "pod-bad-input")
     try:
         deadline = time.monotonic() + 120
