@@ -97,10 +97,11 @@ def overlay_job(alice, key: str) -> str:
 def test_a_paused_cut_off_pod_leaves_the_finished_job_alone(alice, stack, queue, r2, proxy, clip, tmp_path):
     job_id = overlay_job(alice, alice.upload(clip.read_bytes()))
     leave_only(queue, [job_id])
-    late = GpuWorker(stack, tmp_path, "pod-late", "--once", "--api-url", proxy.url, "--checkpoint-frames", "60")
+    late = GpuWorker(stack, tmp_path, "pod-late", "--once", "--api-url", proxy.url, "--checkpoint-frames", "300")
     second = None
     try:
-        # Right after its first checkpoint the pod is cut off and paused.
+        # Right after its first checkpoint the pod is cut off and paused (its next segment is 300 frames
+        # away: a pod paused in the middle of storing one can still land it late, R2 has no fencing).
         wait_for("a checkpoint", lambda: (alice.job(job_id)["checkpoint"] or {}).get("frame"), 120)
         proxy.cut = True
         late.signal(signal.SIGSTOP)
@@ -110,7 +111,7 @@ def test_a_paused_cut_off_pod_leaves_the_finished_job_alone(alice, stack, queue,
         # The control plane takes the lease back; a second pod resumes the job and completes it.
         wait_for("the lease to expire", lambda: alice.job(job_id)["status"] == "pending", 4 * LEASE_TIMEOUT_S + 10)
         leave_only(queue, [job_id])
-        second = GpuWorker(stack, tmp_path, "pod-second", "--once", "--checkpoint-frames", "60")
+        second = GpuWorker(stack, tmp_path, "pod-second", "--once", "--checkpoint-frames", "300")
         assert second.wait(120) == 0
         done = alice.job(job_id)
         assert done["status"] == "complete" and done["resume_count"] == 1, done

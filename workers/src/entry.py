@@ -26,9 +26,6 @@ class Default(WorkerEntrypoint):
         url = urlparse(request.url)
         try:
             handler, params = ROUTER.match(request.method, url.path)
-            declared = str(request.headers.get("content-length") or "")
-            if declared.isdigit() and int(declared) > MAX_BODY_BYTES:  # refused unread
-                raise HttpError(413, "too_large", "request body too large")
             body = "" if request.method in ("GET", "HEAD") else (await request.text())
             if len(body) > MAX_BODY_BYTES:
                 raise HttpError(413, "too_large", "request body too large")
