@@ -14,23 +14,18 @@ ROOT = Path(__file__).resolve().parent.parent
 BUCKET = "gpu-export-videos"
 
 
-def r2_endpoint(stack) -> str:
-    """wrangler dev's local R2 S3 endpoint (production: https://<account id>.r2.cloudflarestorage.com)."""
-    return f"{stack.url}/cdn-cgi/local/r2/s3"
-
-
 def r2_config(stack):
     """The stack's bucket for gpu_worker.storage.R2, configured as a pod's is."""
     from gpu_worker.storage import R2Config  # here, not at the top: the rest of this module is stdlib only
 
-    return R2Config(r2_endpoint(stack), BUCKET, stack.vars["R2_ACCESS_KEY_ID"], stack.vars["R2_SECRET_ACCESS_KEY"])
+    return R2Config(stack.r2_s3_endpoint, BUCKET, stack.vars["R2_ACCESS_KEY_ID"], stack.vars["R2_SECRET_ACCESS_KEY"])
 
 
 def worker_env(stack, workdir: Path, name: str) -> dict[str, str]:
     """The environment of a pod named `name` that renders for `stack` (a localstack.LocalStack)."""
     options = {"API_URL": stack.url, "SECRET": stack.vars["WORKER_SECRET"], "QUEUE_API": stack.pull_base,
                "ACCOUNT_ID": "local", "QUEUE_ID": "gpu-jobs", "QUEUE_TOKEN": stack.vars["QUEUE_PULL_TOKEN"],
-               "R2_ENDPOINT": r2_endpoint(stack), "R2_BUCKET": BUCKET,
+               "R2_ENDPOINT": stack.r2_s3_endpoint, "R2_BUCKET": BUCKET,
                "R2_ACCESS_KEY_ID": stack.vars["R2_ACCESS_KEY_ID"],
                "R2_SECRET_ACCESS_KEY": stack.vars["R2_SECRET_ACCESS_KEY"],
                "WORKDIR": str(workdir / name), "POD_ID": name}

@@ -106,7 +106,8 @@ class LocalStack:
     proc: subprocess.Popen | None = None
 
     def __post_init__(self):
-        self.vars = {**dev_secrets(), "ALLOW_ANONYMOUS": "true", "LOCAL_PULL_QUEUE": "true", **self.vars}
+        self.vars = {**dev_secrets(), "ALLOW_ANONYMOUS": "true", "LOCAL_PULL_QUEUE": "true",
+                     "R2_S3_ENDPOINT": self.r2_s3_endpoint, **self.vars}
         self.log_path = self.log_path or self.persist_dir / "wrangler.log"
 
     @property
@@ -116,6 +117,11 @@ class LocalStack:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def r2_s3_endpoint(self) -> str:
+        """wrangler dev's local R2 S3 endpoint (production: https://<account id>.r2.cloudflarestorage.com)."""
+        return f"{self.url}/cdn-cgi/local/r2/s3"
 
     @property
     def pull_base(self) -> str:

@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Optional
 
 import httpx
-from jobspec import JOB_SPEC, MAX_REASON_CHARS, POD_REPORTS, ClaimGrant, error_summary, input_keys
+from jobspec import (JOB_SPEC, MAX_FPS, MAX_REASON_CHARS, MAX_REPORTED_SECONDS, POD_REPORTS, ClaimGrant, error_summary,
+                     input_keys)
 from pydantic import ValidationError
 
 from .control import ControlPlane, ControlPlaneError, LeaseLost, Reply
@@ -114,6 +115,7 @@ class Runner:
         if self.notice.given:
             self._ack(message, hand_back=True)
             return False
+        claimed_at = time.monotonic()
         try:
             grant = self.control.claim(job_id, self.encoders)
         except ControlPlaneError as e:
@@ -123,7 +125,7 @@ class Runner:
             self._refused(message, job_id, grant)
             return False
         self._ack(message)
-        self.work(grant)
+        self.work(grant, claimed_at)
         return True
 
     def _refused(self, message: PulledMessage, job_id: str, reply: Reply) -> None:
@@ -143,14 +145,15 @@ class Runner:
 
     # ---------------------------------------------------------------- one job
 
-    def work(self, grant: ClaimGrant) -> None:
+    def work(self, grant: ClaimGrant, claimed_at: Optional[float] = None) -> None:
         job_id = grant.job_id
         log.info("claimed", extra={"job_id": job_id, "attempt": grant.attempt, "resume_count": grant.resume_count})
-        store = R2CheckpointStore(self.r2, job_id, grant.checkpoint_prefix)
         workdir = self.settings.workdir / job_id
         clock = Stopwatch()
         try:
-            with Lease(self.control, grant) as lease:
+            with Lease(self.control, grant, claimed_at) as lease:
+                # Checkpoints are stored only while the lease is held: a pod that lost it writes nothing more.
+                store = R2CheckpointStore(self.r2, job_id, grant.checkpoint_prefix, may_write=lease.held)
                 final = self._attempt(grant, lease, store, workdir, clock)
             if final is not None:
                 self._finish(lease, store, *final, gpu_seconds=round(clock.seconds, 3))
@@ -169,7 +172,10 @@ class Runner:
                                 job_id=grant.job_id, pod_id=self.control.pod_id,
                                 segment_frames=self.settings.checkpoint_frames,
                                 segment_seconds=self.settings.checkpoint_seconds, limits=self.settings.limits)
-            size = self.r2.upload(result.path, grant.output_key, "video/mp4")
+            if not lease.confirm():  # the output is stored only by a pod the control plane still counts on
+                self._cancelled(lease, store)
+                return None
+            size = self.r2.upload(result.path, grant.output_key, "video/mp4")  # this lease's own key
             return "complete", {"output_key": grant.output_key, "frames": result.frames, "size_bytes": size}
         except Interrupted as e:
             return "interrupted", {"frame": e.frame, "reason": (self.notice.reason or "interrupted")[:200]}
@@ -193,13 +199,13 @@ class Runner:
 
     def _hooks(self, job_id: str, lease: Lease, store: R2CheckpointStore) -> Hooks:
         def on_progress(frame: int, total: int, fps: float) -> None:
-            eta_s = round((total - frame) / fps, 1) if fps > 0 else None
-            progress = JobProgress(frame, total, round(fps, 1), eta_s)
+            eta_s = round(min((total - frame) / fps, MAX_REPORTED_SECONDS), 1) if fps > 0 else None
+            progress = JobProgress(frame, total, round(min(fps, MAX_FPS), 1), eta_s)
             lease.progress(progress)
             self.view.update(job_id, progress)
 
         def should_stop() -> Optional[str]:
-            if lease.lost is not None:
+            if not lease.held():
                 return "cancel"
             return "interrupt" if self.notice.given else None
 
@@ -215,7 +221,7 @@ class Runner:
             log.warning("lease lost: job abandoned", extra={"job_id": lease.job_id})
 
     def _finish(self, lease: Lease, store: R2CheckpointStore, action: str, fields: dict, gpu_seconds: float) -> None:
-        if lease.lost is not None:
+        if not lease.held():
             log.warning("%s not reported: the lease is lost", action, extra={"job_id": lease.job_id, **fields})
             return
         if "gpu_seconds" in POD_REPORTS[action].model_fields:  # not every protocol version carries it

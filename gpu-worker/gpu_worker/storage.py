@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator, Optional
+from typing import Callable, Iterator, Optional
 
 import boto3
 from boto3.exceptions import Boto3Error
@@ -132,8 +132,9 @@ class R2CheckpointStore:
 
     MANIFEST = "manifest.json"
 
-    def __init__(self, r2: R2, job_id: str, prefix: str):
-        self.r2, self.job_id, self.prefix = r2, job_id, prefix
+    def __init__(self, r2: R2, job_id: str, prefix: str, may_write: Callable[[], bool] = lambda: True):
+        """may_write: asked before each segment and manifest is stored (whether the pod holds the lease)."""
+        self.r2, self.job_id, self.prefix, self.may_write = r2, job_id, prefix, may_write
 
     @property
     def manifest_key(self) -> str:
@@ -152,10 +153,17 @@ class R2CheckpointStore:
         return manifest if manifest.job_id == self.job_id else None
 
     def put_segment(self, local_path: str, record: SegmentRecord) -> None:
+        self._check_writable()
         self.r2.upload(local_path, self.prefix + record.key, "video/mp4")
 
     def put_manifest(self, manifest: CheckpointManifest) -> None:
+        self._check_writable()
         self.r2.write(self.manifest_key, manifest.model_dump_json().encode(), "application/json")
+
+    def _check_writable(self) -> None:
+        if not self.may_write():
+            raise StorageError(f"checkpoint of job {self.job_id} not stored: this pod no longer holds the lease",
+                               retryable=False)
 
     def fetch_segment(self, record: SegmentRecord, local_path: str) -> None:
         self.r2.download(self.prefix + record.key, local_path)

@@ -32,7 +32,7 @@ def interrupted_job() -> job_state.Job:
     job_state.checkpoint(job, "lease-2", 60, 120, 112.0)
     job_state.interrupted(job, "lease-2", 60, "spot interruption notice", 1.5, 113.0)
     job_state.claim(job, "pod-c", "lease-3", 114.0, policy)
-    job_state.complete(job, "lease-3", "videos/output/j1.mp4", 1234, 120, 2.0, 116.0)
+    job_state.complete(job, "lease-3", job_state.output_key("j1", "lease-3"), 1234, 120, 2.0, 116.0)
     return job
 
 

@@ -57,7 +57,7 @@ def test_interrupted_and_retried_jobs_are_watched_from_their_new_message():
 def test_finished_jobs_and_jobs_stored_before_the_watch_existed():
     job = new_job()
     js.claim(job, "pod-a", "l1", 110.0, POLICY)
-    js.complete(job, "l1", "videos/output/j1.mp4", 10, 10, 1.0, 120.0)
+    js.complete(job, "l1", js.output_key("j1", "l1"), 10, 10, 1.0, 120.0)
     assert js.next_alarm(job, POLICY) is None
     assert js.on_alarm(job, 1e9, POLICY).reply["ignored"] and job.status == "complete"
     old = {k: v for k, v in new_job().to_dict().items() if k not in ("dispatch_due", "redispatches")}

@@ -9,6 +9,7 @@ import time
 import httpx
 import pytest
 
+from controlplane import auth
 from gpu_worker.control import ControlPlane
 from gpu_worker.queue_client import QueueClient
 from gpu_worker.storage import R2
@@ -19,7 +20,9 @@ from tests.stack.conftest import Api, video_bytes
 
 TTL_S = 10  # presigned URLs and socket tickets: long enough to use at once, short enough to outlive
 STACK_VARS = {"LEASE_TIMEOUT_S": "3", "HEARTBEAT_INTERVAL_S": "1", "MAX_ATTEMPTS": "3", "REQUEUE_DELAY_S": "0",
-              "WS_TICKET_TTL_S": str(TTL_S), "PRESIGN_TTL_S": str(TTL_S), "MAX_UPLOAD_BYTES": str(8 << 20)}
+              "WS_TICKET_TTL_S": str(TTL_S), "PRESIGN_TTL_S": str(TTL_S), "MAX_UPLOAD_BYTES": str(8 << 20),
+              # the fuzzer's one user sends hundreds of requests; test_rate_limits has a stack with tight limits
+              "RATE_JOBS_PER_USER": "1000/60", "RATE_UPLOADS_PER_USER": "1000/60", "MAX_ACTIVE_JOBS_PER_USER": "1000"}
 
 
 @pytest.fixture(scope="session")
@@ -28,14 +31,20 @@ def stack(tmp_path_factory):
         yield s
 
 
+def user(stack) -> Api:
+    """A user with a token of its own: the suite makes hundreds, and sign-ups are rate-limited per address
+    (test_rate_limits covers them)."""
+    return Api(stack, auth.issue_user_token(stack.vars["AUTH_SECRET"], auth.new_user_id()))
+
+
 @pytest.fixture
 def alice(stack) -> Api:
-    return Api(stack)
+    return user(stack)
 
 
 @pytest.fixture
 def bob(stack) -> Api:
-    return Api(stack)
+    return user(stack)
 
 
 @pytest.fixture(scope="session")
@@ -54,6 +63,24 @@ def pod(stack, name: str) -> ControlPlane:
 @pytest.fixture(scope="session")
 def queue(stack) -> QueueClient:
     return QueueClient(stack.pull_base, "local", "gpu-jobs", stack.vars["QUEUE_PULL_TOKEN"])
+
+
+def leave_only(queue: QueueClient, job_ids, timeout: float = 60) -> None:
+    """Ack every queued message but those of job_ids (other tests' jobs stay pending, unclaimed) once each of
+    job_ids has one: a GPU worker started now takes only these jobs. Ours are held until all are seen, then
+    released together: releasing each at once had it pulled (a delivery counted) again on every pass, and
+    under load that used up its retries."""
+    wanted, held = set(job_ids), {}  # job id -> lease id
+    deadline = time.monotonic() + timeout
+    while set(held) != wanted:
+        assert time.monotonic() < deadline, f"messages seen for {set(held)}"
+        batch = queue.pull(batch_size=100, visibility_timeout_ms=timeout * 1000)
+        mine = [m for m in batch if m.body.get("job_id") in wanted]
+        held.update({m.body["job_id"]: m.lease_id for m in mine})
+        queue.ack([m.lease_id for m in batch if m not in mine], [])
+        if not batch:
+            time.sleep(0.5)
+    queue.ack([], [(lease_id, 0) for lease_id in held.values()])
 
 
 def claimed_job(api: Api, stack, pod_name: str = "pod-a") -> tuple[str, ControlPlane, ClaimGrant]:

@@ -15,7 +15,7 @@ import pytest
 
 from scripts.gpu_worker_proc import GpuWorker
 
-from .conftest import is_error, r2_keys
+from .conftest import is_error, leave_only, r2_keys
 
 KF = {"t": 0, "x": 0.5, "y": 0.5, "rx": 0.1, "ry": 0.1}
 
@@ -215,20 +215,7 @@ def test_inputs_that_are_not_videos_fail_their_job_with_a_reason(alice, stack, q
               "zero frames": no_frames}
     jobs = {name: alice.create(alice.upload(data)).json()["job_id"] for name, data in inputs.items()}
 
-    # Leave only these jobs' messages in the queue (other tests' jobs stay pending), then one worker.
-    # Ours are held until all are seen, then released together: releasing each at once had it pulled
-    # (and counted as a delivery) again on every pass, and under load that used up its retries.
-    deadline = time.monotonic() + 60
-    mine: dict[str, str] = {}  # job id -> lease id
-    while set(mine) != set(jobs.values()):
-        assert time.monotonic() < deadline, f"messages seen for {set(mine)}"
-        batch = queue.pull(batch_size=100, visibility_timeout_ms=60000)
-        ours = [m for m in batch if m.body.get("job_id") in jobs.values()]
-        mine.update({m.body["job_id"]: m.lease_id for m in ours})
-        queue.ack([m.lease_id for m in batch if m not in ours], [])
-        if not batch:
-            time.sleep(0.5)
-    queue.ack([], [(lease_id, 0) for lease_id in mine.values()])
+    leave_only(queue, jobs.values())
     worker = GpuWorker(stack, tmp_path / "worker", "pod-bad-input")
     try:
         deadline = time.monotonic() + 120

@@ -124,3 +124,36 @@ def test_the_size_cap_holds_for_single_and_multipart_uploads(alice, r2):
         "key": info["video_key"], "upload_id": info["upload_id"], "parts": [{"part_number": 1, "etag": "guess"}]})
     assert is_error(done, 400, "multipart_failed"), done.text
     assert r2_keys(r2) == before
+
+
+def test_a_ticket_opens_one_socket(alice, stack):
+    created = alice.create(alice.upload(b"o" * 300)).json()
+    job_id = created["job_id"]
+    url = alice.http.post(f"/api/jobs/{job_id}/ws-ticket").json()["websocket_url"]
+    with ws_client.connect(url, open_timeout=20) as sock:
+        assert '"snapshot"' in sock.recv(timeout=20)
+        for _ in range(3):  # while the first socket is open, and after
+            with pytest.raises(InvalidStatus) as refused:
+                ws_client.connect(url, open_timeout=20)
+            assert refused.value.response.status_code == 401
+            assert b"already used" in refused.value.response.body
+    with pytest.raises(InvalidStatus):
+        ws_client.connect(url, open_timeout=20)
+    for fresh in (created["websocket_url"], alice.http.post(f"/api/jobs/{job_id}/ws-ticket").json()["websocket_url"]):
+        with ws_client.connect(fresh, open_timeout=20) as sock:
+            assert '"snapshot"' in sock.recv(timeout=20)
+
+
+def test_presigned_urls_name_the_configured_endpoint_never_the_requests_host(alice, stack, r2):
+    job_id = completed_job(alice, stack, r2)
+    configured = stack.r2_s3_endpoint + "/"
+    for host in ("evil.example", "evil.example:8443", f"127.0.0.1:{stack.port + 1}"):
+        headers = {"host": host}
+        put = alice.http.post("/api/videos/upload-url", headers=headers,
+                              json={"filename": "a.mp4", "content_type": "video/mp4", "size_bytes": 100}).json()
+        parts = alice.http.post("/api/videos/multipart", headers=headers,
+                                json={"filename": "b.mp4", "content_type": "video/mp4", "size_bytes": 6 << 20}).json()
+        alice.http.post("/api/videos/multipart/abort", json={"key": parts["video_key"], "upload_id": parts["upload_id"]})
+        download = alice.http.get(f"/api/jobs/{job_id}/download", headers=headers).json()
+        for url in [put["upload_url"], download["url"]] + [p["url"] for p in parts["parts"]]:
+            assert url.startswith(configured), (host, url)

@@ -1,7 +1,8 @@
 """Property: whatever a client sends to the public API, the answer is never a 5xx, and every 4xx is a
 JSON {"error": str, "reason": str}. Random JSON (NaN, infinities, huge integers, deep nesting), random
-bytes, random query strings, and valid requests with one part mutated. Bounded and derandomized, so
-a run takes about a minute and a failure reproduces."""
+bytes, random query strings, valid requests with one part mutated, and structure: bodies and socket
+messages of any depth (to 20,000 levels), width (to 120,000 items) and size (around the limit).
+Bounded and derandomized, so a run takes about a minute and a failure reproduces."""
 
 from __future__ import annotations
 
@@ -12,7 +13,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from .conftest import is_error
+from controlplane import safe_json
+from controlplane.safe_json import MAX_DEPTH
+from jobspec import MAX_REQUEST_BYTES
+
+from .conftest import is_error, user
 
 EXAMPLES = 150
 SETTINGS = settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
@@ -43,9 +48,7 @@ def dumps(value) -> str:
 
 @pytest.fixture(scope="module")
 def fuzzer(stack):
-    from tests.stack.conftest import Api
-
-    api = Api(stack)
+    api = user(stack)
     api.key = api.upload(b"\x00\x00\x00\x18ftypmp42" + bytes(200))
     return api
 
@@ -142,3 +145,81 @@ def _at(value, path):
     for p in path:
         value = value[p]
     return value
+
+
+# ---------------------------------------------------------------- structure: depth, width, size
+# Values alone never reach the parser's limits: an ~8,000-deep body once took the whole runtime down.
+
+STRUCTURE_EXAMPLES = 60
+STRUCTURE = settings(SETTINGS, max_examples=STRUCTURE_EXAMPLES)
+
+
+def nested_text(depth: int, seed: int, leaf: str = "0") -> str:
+    """Arrays and objects mixed (seeded), `depth` levels around `leaf`."""
+    kinds = [bool(seed >> (i % 32) & 1) for i in range(depth)]
+    return ("".join('{"k": ' if obj else "[" for obj in kinds) + leaf
+            + "".join("}" if obj else "]" for obj in reversed(kinds)))
+
+
+def wide_text(width: int, item: str) -> str:
+    return "[" + ",".join([item] * width) + "]"
+
+
+shapes = st.one_of(
+    st.tuples(st.just("deep"), st.integers(1, 20_000), st.integers(0, 2**32 - 1)),
+    st.tuples(st.just("deep"), st.integers(MAX_DEPTH - 3, MAX_DEPTH + 3), st.integers(0, 2**32 - 1)),
+    st.tuples(st.just("wide"), st.integers(0, 120_000), st.sampled_from(["0", "{}", "[]", '"x"', "null", "1e308"])),
+    st.tuples(st.just("keys"), st.integers(0, 30_000), st.just("")),
+    st.tuples(st.just("string"), st.integers(MAX_REQUEST_BYTES - 64, MAX_REQUEST_BYTES + 64), st.sampled_from("x[{\\")),
+)
+
+
+def shaped(shape) -> str:
+    kind, n, extra = shape
+    if kind == "deep":
+        return nested_text(n, extra)
+    if kind == "wide":
+        return wide_text(n, extra)
+    if kind == "keys":
+        return "{" + ",".join(f'"k{i}": {i}' for i in range(n)) + "}"
+    return json.dumps(extra * (n // len(json.dumps(extra))))
+
+
+def expect_structure_refusal(r, text: str) -> None:
+    check(r)
+    size, depth = len(text.encode()), safe_json.depth(text)
+    if size > MAX_REQUEST_BYTES:
+        assert is_error(r, 413, "too_large"), (size, r.text[:300])
+    elif depth > MAX_DEPTH:
+        assert is_error(r, 400, "too_deep"), (depth, r.text[:300])
+
+
+@STRUCTURE
+@given(path=st.sampled_from(POST_PATHS), field=st.sampled_from(["params", "job_ids", "filename", "parts", None]),
+       shape=shapes)
+def test_bodies_of_any_depth_width_and_size(fuzzer, path, field, shape):
+    inner = shaped(shape)
+    text = inner if field is None else f'{{"type": "overlay", "{field}": {inner}}}'
+    r = fuzzer.http.post(path, content=text, headers={"content-type": "application/json"})
+    expect_structure_refusal(r, text)
+
+
+@pytest.fixture(scope="module")
+def socket(fuzzer):
+    import websockets.sync.client as ws_client
+
+    job_id = fuzzer.create(fuzzer.key).json()["job_id"]
+    url = fuzzer.http.post(f"/api/jobs/{job_id}/ws-ticket").json()["websocket_url"]
+    with ws_client.connect(url, open_timeout=20, max_size=None) as ws:
+        ws.recv(timeout=20)  # snapshot
+        yield ws
+
+
+@settings(STRUCTURE, max_examples=40)
+@given(shape=shapes)
+def test_socket_messages_of_any_depth_width_and_size(socket, shape):
+    socket.send(shaped(shape))
+    reply = json.loads(socket.recv(timeout=20))
+    assert reply["type"] == "error" and reply["error"], reply
+    socket.send('{"type": "ping"}')  # the same socket still answers
+    assert json.loads(socket.recv(timeout=20))["type"] == "pong"

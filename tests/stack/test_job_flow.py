@@ -25,7 +25,7 @@ def test_job_lifecycle_end_to_end(api, pod, queue):
     assert message.body == {"job_id": job_id, "attempt": 1} and message.attempts == 1
     grant = pod.claim(job_id, ["libx264"])
     assert isinstance(grant, ClaimGrant), grant
-    assert grant.spec["input_video_key"] == key and grant.output_key == f"videos/output/{job_id}.mp4"
+    assert grant.spec["input_video_key"] == key and grant.output_key == f"videos/output/{job_id}/{grant.lease_id}.mp4"
     assert queue.ack([message.lease_id])["ackCount"] == 1
 
     for frame in (30, 60, 90):
@@ -66,7 +66,7 @@ def api_stack_put(api, key: str, data: bytes) -> None:
     """Store an object the way a pod does: the S3 API with the R2 credentials."""
     import boto3
 
-    s3 = boto3.client("s3", endpoint_url=f"{api.stack.url}/cdn-cgi/local/r2/s3", region_name="auto",
+    s3 = boto3.client("s3", endpoint_url=api.stack.r2_s3_endpoint, region_name="auto",
                       aws_access_key_id=api.stack.vars["R2_ACCESS_KEY_ID"],
                       aws_secret_access_key=api.stack.vars["R2_SECRET_ACCESS_KEY"])
     s3.put_object(Bucket="gpu-export-videos", Key=key, Body=data, ContentType="video/mp4")

@@ -16,7 +16,9 @@ def test_user_tokens_verify_and_forgeries_fail():
 
 def test_ws_tickets_expire_and_are_bound_to_a_job():
     ticket = auth.issue_ws_ticket("s", "usr_1", "job1", expires_at=1000)
-    assert auth.check_ws_ticket("s", ticket, "job1", now=999) == "usr_1"
+    checked = auth.check_ws_ticket("s", ticket, "job1", now=999)
+    assert checked.user_id == "usr_1" and checked.expires_at == 1000
+    assert auth.issue_ws_ticket("s", "usr_1", "job1", expires_at=1000) != ticket  # each ticket has its own id
     for job, now in (("job2", 999), ("job1", 1001)):
         with pytest.raises(auth.Unauthorized):
             auth.check_ws_ticket("s", ticket, job, now)
@@ -31,3 +33,19 @@ def test_pod_signatures_cover_path_body_and_time():
                  ("k", None, "POST", "/p", body, 110)):
         with pytest.raises(auth.Unauthorized):
             auth.check_pod_signature(*args)
+
+
+def test_credentials_with_non_ascii_characters_are_refused_not_crashed():
+    token = auth.issue_user_token("s", "usr_1")
+    ticket = auth.issue_ws_ticket("s", "usr_1", "job1", expires_at=1000)
+    for bad in ("\u00e9", "\udcff", "\u00b2", "\u0663"):
+        with pytest.raises(auth.Unauthorized):
+            auth.user_from_token("s", f"Bearer {token[:-1]}{bad}")
+        with pytest.raises(auth.Unauthorized):
+            auth.check_ws_ticket("s", ticket[:-1] + bad, "job1", now=999)
+        with pytest.raises(auth.Unauthorized):
+            auth.check_ws_ticket("s", ticket.replace(".1000.", f".100{bad}."), "job1", now=999)
+        with pytest.raises(auth.Unauthorized):
+            auth.check_pod_signature("s", format_signature_header(1000, "nonce-0123", "ab" + bad), "POST", "/p", b"",
+                                     now=1000)
+    assert not auth.same("\u00e9", "e") and auth.same("abc", "abc")

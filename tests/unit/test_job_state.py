@@ -84,14 +84,42 @@ def test_resume_counts_claims_from_a_checkpoint():
 
 def test_terminal_states_never_change():
     job = processing()
-    js.complete(job, "L1", "out.mp4", 10, 90, 1.0, 110.0)
-    assert js.complete(job, "L1", "out.mp4", 10, 90, 1.0, 111.0).reply["ignored"]
+    out = js.output_key(job.job_id, "L1")
+    js.complete(job, "L1", out, 10, 90, 1.0, 110.0)
+    assert js.complete(job, "L1", out, 10, 90, 1.0, 111.0).reply["ignored"]
     for action in (lambda: js.cancel(job, 112.0), lambda: js.retry(job, 112.0),
                    lambda: js.progress(job, "L1", 95, 100, 1, None, 112.0),
                    lambda: js.claim(job, "pod-b", "L2", 112.0, POLICY)):
         with pytest.raises(Rejected):
             action()
     assert job.status == "complete" and job.progress == 100.0
+
+
+def test_complete_commits_only_the_leases_own_key_and_discards_what_cannot_be_committed():
+    job = processing()
+    assert js.claim(js.new_job("j2", "u", job.spec, 100.0), "pod-b", "L9", 100.0, POLICY).reply["output_key"] \
+        == js.output_key("j2", "L9") == "videos/output/j2/L9.mp4"
+    for wrong in ("videos/raw/usr_b/u/x.mp4", js.output_key("j2", "L1"), js.output_key(job.job_id, "L2")):
+        with pytest.raises(Rejected) as refused:
+            js.complete(job, "L1", wrong, 10, 90, 1.0, 110.0)
+        assert refused.value.status == 422 and refused.value.discard is None
+    with pytest.raises(Rejected) as refused:  # a lease that is not held: its own output is garbage
+        js.complete(job, "L0", js.output_key(job.job_id, "L0"), 10, 90, 1.0, 110.0)
+    assert refused.value.status == 409 and refused.value.discard == js.output_key(job.job_id, "L0")
+    js.cancel(job, 111.0)
+    with pytest.raises(Rejected) as refused:  # the cancelled lease holder's output goes too
+        js.complete(job, "L1", js.output_key(job.job_id, "L1"), 10, 90, 1.0, 112.0)
+    assert refused.value.status == 409 and refused.value.discard == js.output_key(job.job_id, "L1")
+    assert job.status == "cancelled" and job.output_key is None
+
+
+def test_a_stale_report_still_renews_the_lease():
+    job = processing()
+    js.progress(job, "L1", 50, 100, 30.0, 1.0, 101.0)
+    js.checkpoint(job, "L1", 40, 100, 102.0)
+    for out in (js.progress(job, "L1", 50, 100, 30.0, 1.0, 104.0), js.checkpoint(job, "L1", 40, 100, 106.0)):
+        assert out.reply["ignored"] and out.changed and not out.events  # stored, nothing announced
+    assert job.heartbeat_at == 106.0 and js.expire_lease(job, 106.0 + POLICY.lease_timeout_s, POLICY).reply["ignored"]
 
 
 def test_retry_only_from_error_keeps_the_checkpoint():

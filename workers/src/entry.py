@@ -12,6 +12,7 @@ from workers import WorkerEntrypoint
 from controlplane import bindings, observability, retention
 from controlplane.job_object import ExportJobState  # noqa: F401  (Durable Object class)
 from controlplane.queue_broker import LOCAL_QUEUE_ID, LocalQueueBroker  # noqa: F401  (Durable Object class)
+from controlplane.usage_counter import UsageCounter  # noqa: F401  (Durable Object class)
 from controlplane.settings import Settings
 from controlplane.http import MAX_BODY_BYTES, Call, HttpError
 from controlplane.routes import ROUTER

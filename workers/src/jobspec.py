@@ -296,6 +296,20 @@ class MarkSeenRequest(Strict):
 # ---------------------------------------------------------------- queue and pod protocol
 
 
+# Bounds on what pods report. A report is data for D1 and /health, not only for a progress bar: a
+# number D1 or a JavaScript number cannot hold, or a sum that overflows, breaks them for everyone.
+MAX_FRAMES = 2**31 - 1  # frames of one job: far beyond any render, exact in D1 and in JavaScript
+MAX_FPS = 100_000.0
+MAX_REPORTED_SECONDS = 30 * 24 * 3600.0  # an eta, or the GPU time of one attempt
+MAX_OUTPUT_BYTES = 5 << 40  # R2's largest object is just under 5 TiB
+_LEASE_ID_RE = r"^[A-Za-z0-9_-]{1,64}$"  # the control plane's lease ids; they name the lease's output key
+
+FrameNumber = Annotated[int, Field(ge=0, le=MAX_FRAMES)]
+FrameCount = Annotated[int, Field(gt=0, le=MAX_FRAMES)]
+ReportedSeconds = Annotated[float, Field(ge=0, le=MAX_REPORTED_SECONDS, allow_inf_nan=False)]
+GpuSeconds = ReportedSeconds
+
+
 class QueueMessage(Strict):
     """The body of a gpu-jobs queue message: only a pointer; the job's DO holds the truth."""
 
@@ -305,7 +319,7 @@ class QueueMessage(Strict):
 
 class PodIdentity(Strict):
     pod_id: str = Field(pattern=_ID_RE)
-    encoders: list[EncoderCodec] = Field(default_factory=lambda: ["libx264"])
+    encoders: list[EncoderCodec] = Field(default_factory=lambda: ["libx264"], max_length=8)
     gpu: str = Field(default="", max_length=100)
 
 
@@ -322,7 +336,7 @@ class ClaimGrant(BaseModel):
 
 
 class LeaseReport(Strict):
-    lease_id: str = Field(min_length=1, max_length=64)
+    lease_id: str = Field(pattern=_LEASE_ID_RE)
 
 
 class Heartbeat(LeaseReport):
@@ -330,28 +344,25 @@ class Heartbeat(LeaseReport):
 
 
 class Progress(LeaseReport):
-    frame: int = Field(ge=0)
-    total_frames: int = Field(gt=0)
-    fps: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 0.0
-    eta_s: Optional[Annotated[float, Field(ge=0, allow_inf_nan=False)]] = None
+    frame: FrameNumber
+    total_frames: FrameCount
+    fps: Annotated[float, Field(ge=0, le=MAX_FPS, allow_inf_nan=False)] = 0.0
+    eta_s: Optional[ReportedSeconds] = None
     stage: str = Field(default="render", max_length=40)
 
 
 class CheckpointSaved(LeaseReport):
-    frame: int = Field(ge=0)
-    total_frames: int = Field(gt=0)
-    segments: int = Field(ge=0)
+    frame: FrameNumber
+    total_frames: FrameCount
+    segments: FrameNumber
     manifest_key: str = Field(max_length=300)
 
 
 class Completed(LeaseReport):
-    output_key: str = Field(max_length=300)
-    frames: int = Field(gt=0)
-    size_bytes: int = Field(gt=0)
-    gpu_seconds: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 0.0
-
-
-GpuSeconds = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+    output_key: str = Field(max_length=300)  # must be the one granted with the lease
+    frames: FrameCount
+    size_bytes: int = Field(gt=0, le=MAX_OUTPUT_BYTES)
+    gpu_seconds: GpuSeconds = 0.0
 
 
 class Failed(LeaseReport):
@@ -361,7 +372,7 @@ class Failed(LeaseReport):
 
 
 class Interrupted(LeaseReport):
-    frame: int = Field(ge=0)
+    frame: FrameNumber
     reason: str = Field(default="spot interruption", max_length=200)
     gpu_seconds: GpuSeconds = 0.0
 

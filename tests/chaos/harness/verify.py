@@ -105,14 +105,19 @@ def check_restart(report: Report) -> None:
             report.problems.append(f"wrangler dev did not come back on its port: {inj.note}")
 
 
-def check_storage(report: Report, ev: Evidence, r2: R2) -> set[str]:
-    """R2 holds outputs of complete jobs only, and no checkpoint is left behind; the outputs."""
+def check_storage(report: Report, ev: Evidence, r2: R2) -> dict[str, list[str]]:
+    """R2 holds one output for each complete job (each lease has its own key; what no lease committed is
+    gone) and no checkpoint; the outputs of each job."""
     keys = list(r2.keys(""))
-    outputs = {k for k in keys if k.startswith("videos/output/")}
-    expected = {f"videos/output/{s.job_id}.mp4" for s in ev.subs if ev.snapshots[s.job_id]["status"] == "complete"}
-    if outputs != expected:
-        report.problems.append(f"outputs in R2 differ from the complete jobs: extra {sorted(outputs - expected)}, "
-                               f"missing {sorted(expected - outputs)}")
+    outputs: dict[str, list[str]] = {}
+    for k in keys:
+        if k.startswith("videos/output/"):
+            outputs.setdefault(k.split("/")[2].removesuffix(".mp4"), []).append(k)
+    complete = {s.job_id for s in ev.subs if ev.snapshots[s.job_id]["status"] == "complete"}
+    if set(outputs) != complete or any(len(found) != 1 for found in outputs.values()):
+        report.problems.append(f"outputs in R2 differ from the complete jobs: extra {sorted(set(outputs) - complete)}, "
+                               f"missing {sorted(complete - set(outputs))}, "
+                               f"more than one {sorted(j for j, found in outputs.items() if len(found) > 1)}")
     orphans = [k for k in keys if k.startswith("checkpoints/")]
     report.orphans = len(orphans)
     if orphans:
@@ -123,17 +128,16 @@ def check_storage(report: Report, ev: Evidence, r2: R2) -> set[str]:
     return outputs
 
 
-def check_outputs(report: Report, ev: Evidence, r2: R2, outputs: set[str], folder: Path) -> None:
+def check_outputs(report: Report, ev: Evidence, r2: R2, outputs: dict[str, list[str]], folder: Path) -> None:
     """Each output against its uninterrupted reference: every frame identical before the segment of
     the first off-boundary resume (segments are cut exactly as in the reference), PSNR from there on."""
     folder.mkdir(parents=True, exist_ok=True)
     segment = report.config.checkpoint_frames
     for s in ev.subs:
-        key = f"videos/output/{s.job_id}.mp4"
-        if ev.snapshots[s.job_id]["status"] != "complete" or key not in outputs:
+        if ev.snapshots[s.job_id]["status"] != "complete" or len(outputs.get(s.job_id, ())) != 1:
             continue
         path = folder / f"{s.job_id}.mp4"
-        r2.download(key, str(path))
+        r2.download(outputs[s.job_id][0], str(path))
         try:
             out, out_audio = decode_planes(str(path))
         except Exception as e:

@@ -8,7 +8,7 @@ import json
 import uuid
 from urllib.parse import quote
 
-from controlplane import api_webhooks, auth, bindings, identity, job_state, retention
+from controlplane import api_webhooks, auth, bindings, identity, job_state, limits, retention
 from controlplane.http import Call, HttpError, not_found, validate
 from controlplane.job_state import STATUSES
 from controlplane.store import MAX_PAGE, Store
@@ -117,13 +117,16 @@ async def create_job(call: Call):
 
     job = job_state.new_job(uuid.uuid4().hex, user_id, spec, call.now)
     job.webhook = webhook
+    max_active = call.settings.limits.max_active_jobs
     try:
-        await store.insert(job, (idem_key, sha) if idem_key else None)
+        stored = await store.insert(job, (idem_key, sha) if idem_key else None, max_active)
     except Exception:
         # A concurrent request with the same Idempotency-Key won the insert: answer with its job.
         if idem_key and (replayed := await _replay(call, store, user_id, idem_key, sha)):
             return replayed
         raise
+    if not stored:
+        raise limits.active_jobs_exceeded(max_active)
     try:
         view = await do_call(call, job.job_id, "init", json.dumps(job.to_dict()))
         message = QueueMessage(job_id=job.job_id, attempt=1).model_dump()
@@ -219,11 +222,11 @@ async def ws_ticket(call: Call):
 
 async def ws_connect(call: Call):
     try:
-        user_id = auth.check_ws_ticket(call.settings.auth_secret, call.query_one("ticket"), call.params["job_id"],
-                                       call.now)
+        ticket = auth.check_ws_ticket(call.settings.auth_secret, call.query_one("ticket"), call.params["job_id"],
+                                      call.now)
     except auth.Unauthorized as e:
         raise HttpError(401, "unauthorized", str(e)) from None
     if (call.header("upgrade") or "").lower() != "websocket":
         raise HttpError(426, "upgrade_required", "this endpoint speaks WebSocket only")
-    request = bindings.with_headers(call.raw, {"x-user-id": user_id})
+    request = bindings.with_headers(call.raw, {"x-user-id": ticket.user_id, "x-ticket-id": ticket.id})
     return await job_stub(call, call.params["job_id"]).fetch(request)

@@ -7,7 +7,6 @@ Also here, for local dev only: the Cloudflare Queues HTTP pull/ack endpoints (se
 
 from __future__ import annotations
 
-import hmac
 import json
 
 from controlplane import auth
@@ -42,7 +41,7 @@ def _check_pull_token(call: Call) -> None:
     if not call.settings.local_pull_queue:
         raise HttpError(404, "not_found", "the local pull endpoint is disabled (use the Cloudflare API)")
     given = (call.header("authorization") or "").removeprefix("Bearer ").strip()
-    if not call.settings.pull_token or not hmac.compare_digest(given, call.settings.pull_token):
+    if not call.settings.pull_token or not auth.same(given, call.settings.pull_token):
         raise HttpError(401, "unauthorized", "invalid queue API token")
 
 

@@ -1,7 +1,8 @@
 """Credentials, all stateless HMACs over AUTH_SECRET / WORKER_SECRET (no lookups per request):
 
 - user tokens:   "u1.<user id>.<mac>"                 (Authorization: Bearer ...)
-- socket tickets "<user id>.<job id>.<expiry>.<mac>"  (?ticket=..., browsers cannot set WS headers)
+- socket tickets "<user id>.<job id>.<expiry>.<nonce>.<mac>"  (?ticket=..., browsers cannot set WS headers;
+                 the job's Durable Object lets each ticket open one socket)
 - pod requests:  X-Pod-Signature over method, path, time, nonce and body (jobspec.pod_signature);
                  the nonce is remembered by the receiving Durable Object, so a replay is refused.
 """
@@ -12,6 +13,7 @@ import hashlib
 import hmac
 import re
 import secrets
+from typing import NamedTuple
 
 from jobspec import SIGNATURE_MAX_SKEW_S, parse_signature_header, pod_signature
 
@@ -20,6 +22,12 @@ _USER_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 class Unauthorized(Exception):
     pass
+
+
+def same(given: str, expected: str) -> bool:
+    """Constant-time equality of a credential and its expected value, as bytes: compare_digest raises
+    TypeError for a str with non-ASCII characters, and a header may carry any byte."""
+    return hmac.compare_digest(given.encode("utf-8", "surrogatepass"), expected.encode())
 
 
 def _mac(secret: str, message: str) -> str:
@@ -42,28 +50,35 @@ def user_from_token(secret: str, authorization: str | None) -> str:
     parts = authorization[len("Bearer "):].strip().split(".")
     if len(parts) != 3 or parts[0] != "u1" or not _USER_ID_RE.match(parts[1]):
         raise Unauthorized("malformed token")
-    if not hmac.compare_digest(parts[2], _mac(secret, "user:" + parts[1])):
+    if not same(parts[2], _mac(secret, "user:" + parts[1])):
         raise Unauthorized("invalid token")
     return parts[1]
 
 
-def issue_ws_ticket(secret: str, user_id: str, job_id: str, expires_at: int) -> str:
-    return f"{user_id}.{job_id}.{expires_at}.{_mac(secret, f'ws:{user_id}:{job_id}:{expires_at}')}"
+class Ticket(NamedTuple):
+    user_id: str
+    id: str  # unique per ticket: the job's DO lets each open one socket
+    expires_at: int
 
 
-def check_ws_ticket(secret: str, ticket: str | None, job_id: str, now: float) -> str:
-    """The ticket's user, if it is genuine, for this job and unexpired."""
+def issue_ws_ticket(secret: str, user_id: str, job_id: str, expires_at: int, nonce: str | None = None) -> str:
+    nonce = nonce or secrets.token_hex(8)
+    return f"{user_id}.{job_id}.{expires_at}.{nonce}.{_mac(secret, f'ws:{user_id}:{job_id}:{expires_at}:{nonce}')}"
+
+
+def check_ws_ticket(secret: str, ticket: str | None, job_id: str, now: float) -> Ticket:
+    """The ticket, if it is genuine, for this job and unexpired (single use is the job's DO's to enforce)."""
     parts = (ticket or "").split(".")
-    if len(parts) != 4 or not parts[2].isdigit():
+    if len(parts) != 5 or not (parts[2].isascii() and parts[2].isdigit()):
         raise Unauthorized("missing or malformed ticket")
-    user_id, ticket_job, expires_at, mac = parts
-    if not hmac.compare_digest(mac, _mac(secret, f"ws:{user_id}:{ticket_job}:{expires_at}")):
+    user_id, ticket_job, expires_at, nonce, mac = parts
+    if not same(mac, _mac(secret, f"ws:{user_id}:{ticket_job}:{expires_at}:{nonce}")):
         raise Unauthorized("invalid ticket")
     if ticket_job != job_id:
         raise Unauthorized("ticket is for another job")
     if int(expires_at) < now:
         raise Unauthorized("ticket expired")
-    return user_id
+    return Ticket(user_id, mac, int(expires_at))
 
 
 def check_pod_signature(secret: str, header: str | None, method: str, path: str, body: bytes,
@@ -81,6 +96,6 @@ def check_pod_signature(secret: str, header: str | None, method: str, path: str,
         raise Unauthorized("signature timestamp outside the allowed window")
     if not 8 <= len(nonce) <= 64:
         raise Unauthorized("bad nonce")
-    if not hmac.compare_digest(sig, pod_signature(secret, method, path, ts, nonce, body)):
+    if not same(sig, pod_signature(secret, method, path, ts, nonce, body)):
         raise Unauthorized("invalid signature")
     return nonce

@@ -59,9 +59,10 @@ class D1:
         result = to_py(await self._stmt(sql, params).all())
         return list(result.get("results", []))
 
-    async def batch(self, statements: list[tuple[str, tuple]]) -> None:
-        """All statements in one transaction: all applied or none."""
-        await self.db.batch([self._stmt(sql, params) for sql, params in statements])
+    async def batch(self, statements: list[tuple[str, tuple]]) -> list[int]:
+        """All statements in one transaction: all applied or none. The rows each one changed."""
+        results = to_py(await self.db.batch([self._stmt(sql, params) for sql, params in statements]))
+        return [int((r or {}).get("meta", {}).get("changes", 0)) for r in results or []]
 
 
 # ------------------------------------------------------------------ R2, Queue
@@ -125,6 +126,10 @@ async def r2_objects(bucket, prefix: str):
         if not page.truncated:
             return
         cursor = page.cursor
+
+
+async def r2_keys(bucket, prefix: str) -> list[str]:
+    return [o["key"] async for o in r2_objects(bucket, prefix)]
 
 
 async def r2_delete(bucket, keys: list[str]) -> None:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from typing import Awaitable, Callable
 
 from pydantic import ValidationError
 
+from controlplane import safe_json
 from jobspec import MAX_REQUEST_BYTES, error_summary
 
 MAX_BODY_BYTES = 4 * MAX_REQUEST_BYTES  # refused before parsing; JSON bodies have the tighter limit
@@ -27,14 +27,13 @@ def not_found(what: str = "job") -> HttpError:
 
 
 def parse_json(text: str, limit: int = MAX_REQUEST_BYTES):
-    if len(text.encode()) > limit:
-        raise HttpError(413, "too_large", f"request body is larger than {limit} bytes")
+    """A JSON body, measured before it is parsed (safe_json): too large is a 413, too deep a 400."""
     if not text.strip():
         raise HttpError(400, "malformed_json", "request body must be a JSON object")
     try:
-        return json.loads(text)
-    except ValueError as e:
-        raise HttpError(400, "malformed_json", f"request body is not valid JSON: {e}") from None
+        return safe_json.loads(text, limit)
+    except safe_json.Refused as e:
+        raise HttpError(413 if e.code == "too_large" else 400, e.code, e.reason) from None
 
 
 def validate(model_or_adapter, data):

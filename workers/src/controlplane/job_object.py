@@ -20,7 +20,7 @@ import time
 from pydantic import ValidationError
 from workers import DurableObject
 
-from controlplane import bindings, job_state, metrics, observability, retention
+from controlplane import bindings, job_state, metrics, observability, retention, safe_json
 from controlplane.job_state import Job, Outcome, Rejected
 from controlplane.settings import Settings
 from controlplane.store import Store
@@ -28,6 +28,7 @@ from controlplane.webhook_outbox import WebhookOutbox
 from jobspec import POD_REPORTS, ClaimGrant, PodIdentity, QueueMessage, error_summary
 
 NONCE_TTL_S = 300
+MAX_SOCKET_MESSAGE_BYTES = 4096  # clients send {"type": "ping"} and {"type": "subscribe"}
 
 
 def reply(status: int, body: dict) -> str:
@@ -55,10 +56,12 @@ class ExportJobState(DurableObject):
     async def _save(self, job: Job) -> None:
         await self.ctx.storage.put("job", json.dumps(job.to_dict()))
 
-    def _fresh_nonce(self, nonce: str, now: float) -> bool:
+    def _first_use(self, nonce: str, now: float) -> bool:
+        """Whether a pod request's nonce or a socket ticket's id is new; it is remembered for as long as
+        the signature or ticket it came with is valid."""
         sql = self.ctx.storage.sql
         sql.exec("CREATE TABLE IF NOT EXISTS nonces (nonce TEXT PRIMARY KEY, ts REAL NOT NULL)")
-        sql.exec("DELETE FROM nonces WHERE ts < ?", now - NONCE_TTL_S)
+        sql.exec("DELETE FROM nonces WHERE ts < ?", now - max(NONCE_TTL_S, self.settings.ws_ticket_ttl_s))
         if bindings.to_py(sql.exec("SELECT 1 AS x FROM nonces WHERE nonce = ?", nonce).toArray()):
             return False
         sql.exec("INSERT INTO nonces (nonce, ts) VALUES (?, ?)", nonce, now)
@@ -94,7 +97,7 @@ class ExportJobState(DurableObject):
             report = POD_MODELS[action].model_validate_json(payload_json)
         except ValidationError as e:
             return reply(422, {"error": "invalid_request", "reason": error_summary(e)})
-        if not self._fresh_nonce(nonce, now):
+        if not self._first_use(nonce, now):
             return reply(401, {"error": "replayed", "reason": "request replayed (nonce already used)"})
         job = await self._load()
         if job is None:
@@ -123,6 +126,8 @@ class ExportJobState(DurableObject):
         try:
             outcome = transition(job, payload, now, self.settings.policy)
         except Rejected as e:
+            if e.discard:
+                await self._discard_outputs(job, e.discard)
             return rejected(e, job)
         await self._apply(job, outcome, now)
         return reply(200, outcome.reply or job_state.view(job))
@@ -156,6 +161,8 @@ class ExportJobState(DurableObject):
             await bindings.queue_send(self.env.GPU_QUEUE, message.model_dump(), outcome.requeue_delay_s)
         if arm:
             await self._arm_alarm(job)
+        if outcome.changed and job.terminal:  # it has just finished: no lease will commit another output
+            await self._discard_outputs(job)
 
     async def _arm_alarm(self, job: Job) -> None:
         """While a pod holds the lease, an alarm is due no later than the lease could expire. A
@@ -172,6 +179,16 @@ class ExportJobState(DurableObject):
         elif current is None or current > at * 1000:
             await self.ctx.storage.setAlarm(at * 1000)
 
+    async def _discard_outputs(self, job: Job, key: str | None = None) -> None:
+        """Delete outputs no lease will commit: `key` (a refused lease's), or else every output of the
+        job but the committed one. A failure leaves garbage, not a wrong answer: it is only logged."""
+        try:
+            keys = [key] if key else [k for k in await bindings.r2_keys(self.env.VIDEOS, job_state.output_prefix(
+                job.job_id)) if k != job.output_key]
+            await bindings.r2_delete(self.env.VIDEOS, keys)
+        except Exception as e:
+            print(f"could not delete uncommitted outputs of job {job.job_id}: {e}")
+
     async def _mirror(self, job: Job) -> None:
         try:
             await self.store.mirror(job)
@@ -186,14 +203,20 @@ class ExportJobState(DurableObject):
         upgrade = (request.headers.get("upgrade") or "").lower()
         if job is None or job.user_id != user_id or upgrade != "websocket":
             return bindings.json_response({"error": "not_found", "reason": "no such job"}, 404)
+        if not self._first_use("ticket:" + (request.headers.get("x-ticket-id") or ""), time.time()):
+            return bindings.json_response({"error": "unauthorized", "reason": "ticket already used: ask for a new one"
+                                           f" (POST /api/jobs/{job.job_id}/ws-ticket)"}, 401)
         client, server = bindings.accept_websocket(self.ctx, {"user_id": user_id}, [user_id])
         server.send(json.dumps(job_state.snapshot(job)))
         return bindings.websocket_response(client)
 
     async def webSocketMessage(self, ws, message):
         try:
-            kind = json.loads(str(message)).get("type")
-        except (ValueError, AttributeError):
+            kind = safe_json.loads(str(message), MAX_SOCKET_MESSAGE_BYTES, what="message").get("type")
+        except safe_json.Refused as e:
+            ws.send(json.dumps({"type": "error", "error": e.code, "reason": e.reason}))
+            return
+        except AttributeError:
             kind = None
         if kind == "ping":
             ws.send(json.dumps({"type": "pong", "ts": time.time(), "instance_born": self.born}))

@@ -32,8 +32,14 @@ def checkpoint_prefix(job_id: str) -> str:
     return f"checkpoints/{job_id}/"
 
 
-def output_key(job_id: str) -> str:
-    return f"videos/output/{job_id}.mp4"
+def output_prefix(job_id: str) -> str:
+    return f"videos/output/{job_id}/"
+
+
+def output_key(job_id: str, lease_id: str) -> str:
+    """Each lease renders to a key of its own, granted with it: a pod that lost its lease cannot
+    overwrite the output another pod committed, and what no lease committed can be found and removed."""
+    return f"{output_prefix(job_id)}{lease_id}.mp4"
 
 
 @dataclass(frozen=True)
@@ -110,9 +116,12 @@ class Outcome:
 
 
 class Rejected(Exception):
-    def __init__(self, status: int, code: str, reason: str):
+    """A refused report or action. `discard`: an R2 key the refusal leaves unused for good (the output
+    of a lease that can no longer commit it), for the DO to delete."""
+
+    def __init__(self, status: int, code: str, reason: str, discard: Optional[str] = None):
         super().__init__(reason)
-        self.status, self.code, self.reason = status, code, reason
+        self.status, self.code, self.reason, self.discard = status, code, reason, discard
 
 
 def new_job(job_id: str, user_id: str, spec: dict, now: float) -> Job:
@@ -198,10 +207,10 @@ def _percent(frame: int, total: Optional[int]) -> float:
 # ------------------------------------------------------------------ lease checks
 
 
-def _require_lease(job: Job, lease_id: str) -> None:
+def _require_lease(job: Job, lease_id: str, discard: Optional[str] = None) -> None:
     if job.lease_id is None or job.lease_id != lease_id:
         raise Rejected(409, "lease_not_held", f"this pod does not hold the lease on job {job.job_id} "
-                                              f"(job is {job.status})")
+                                              f"(job is {job.status})", discard)
 
 
 def _finished_by(job: Job, lease_id: str) -> bool:
@@ -213,8 +222,9 @@ def _release(job: Job) -> None:
     job.last_lease_id, job.lease_id = job.lease_id, None
 
 
-def _ignored(job: Job, why: str) -> Outcome:
-    return Outcome(changed=False, reply={"ignored": True, "reason": why, "status": job.status})
+def _ignored(job: Job, why: str, heartbeat: bool = False) -> Outcome:
+    """Nothing happens; with `heartbeat`, the report still renewed the lease (that must be stored)."""
+    return Outcome(changed=heartbeat, reply={"ignored": True, "reason": why, "status": job.status})
 
 
 # ------------------------------------------------------------------ transitions (pods)
@@ -247,7 +257,7 @@ def claim(job: Job, pod_id: str, lease_id: str, now: float, policy: Policy) -> O
         "resume_count": job.resume_count,
         "spec": job.spec,
         "checkpoint_prefix": checkpoint_prefix(job.job_id),
-        "output_key": output_key(job.job_id),
+        "output_key": output_key(job.job_id, lease_id),
         "heartbeat_interval_s": policy.heartbeat_interval_s,
         "lease_timeout_s": policy.lease_timeout_s,
     }
@@ -264,7 +274,7 @@ def progress(job: Job, lease_id: str, frame: int, total: int, fps: float, eta_s,
     _require_lease(job, lease_id)
     job.heartbeat_at = now
     if frame <= job.frame and total == job.total_frames:
-        return _ignored(job, "stale progress")
+        return _ignored(job, "stale progress", heartbeat=True)
     job.frame, job.total_frames = max(frame, job.frame), total
     job.fps, job.eta_s, job.updated_at = fps, eta_s, now
     job.progress = max(job.progress, _percent(job.frame, total))
@@ -275,7 +285,7 @@ def checkpoint(job: Job, lease_id: str, frame: int, total: int, now: float) -> O
     _require_lease(job, lease_id)
     job.heartbeat_at = now
     if frame <= job.checkpoint_frame:
-        return _ignored(job, "stale checkpoint")
+        return _ignored(job, "stale checkpoint", heartbeat=True)
     job.checkpoint_frame, job.total_frames, job.updated_at = frame, total, now
     job.frame = max(job.frame, frame)
     job.progress = max(job.progress, _percent(job.frame, total))
@@ -284,9 +294,14 @@ def checkpoint(job: Job, lease_id: str, frame: int, total: int, now: float) -> O
 
 def complete(job: Job, lease_id: str, out_key: str, size_bytes: int, frames: int, gpu_seconds: float,
              now: float) -> Outcome:
-    if _finished_by(job, lease_id):
+    """Commit the output stored under the key granted with this lease. A lease that may no longer
+    commit it (lost, or its job cancelled) is refused, and that key's object is discarded."""
+    if job.status == "complete" and lease_id == job.last_lease_id:
         return _ignored(job, "already complete")
-    _require_lease(job, lease_id)
+    granted = output_key(job.job_id, lease_id)
+    _require_lease(job, lease_id, discard=granted)
+    if out_key != granted:
+        raise Rejected(422, "wrong_output_key", f"output_key must be {granted}, the key granted with this lease")
     job.status, job.progress, job.completed_at, job.updated_at = "complete", 100.0, now, now
     job.output_key, job.output_bytes = out_key, size_bytes
     job.frame = job.checkpoint_frame = job.total_frames = frames

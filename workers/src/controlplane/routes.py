@@ -7,6 +7,7 @@ import json
 from controlplane import api_jobs, api_pods, api_webhooks, bindings, identity, metrics, openapi, uploads
 from controlplane.api_jobs import user_of
 from controlplane.http import Call, Router
+from controlplane.limits import limited
 from controlplane.queue_broker import LOCAL_QUEUE_ID
 from controlplane.store import MAX_PAGE, Store
 from jobspec import (
@@ -48,6 +49,14 @@ def _as_user(handler):
     return wrapped
 
 
+async def _client_address(call: Call) -> str:
+    return "ip:" + (call.header("cf-connecting-ip") or "unknown")  # set by Cloudflare, not by the client
+
+
+async def _user(call: Call) -> str:
+    return "user:" + await user_of(call)
+
+
 async def health(call: Call):
     """Queue backlog (jobs waiting for a pod), jobs by status, live pods, GPU time and its cost."""
     stats = await Store(bindings.D1(call.env.DB)).health(call.now, call.settings.policy.lease_timeout_s)
@@ -80,16 +89,16 @@ def build_router() -> Router:
           summary="counters and gauges in Prometheus text format")
     r.add("GET", "/api/config", config, auth=None, answers={200: ServiceConfig})
     r.add("GET", "/api/openapi.json", openapi_document, auth=None, answers={200: Answer})
-    r.add("POST", "/api/auth/anonymous", api_jobs.anonymous_user, auth=None, answers={201: NewUser},
-          summary="a new anonymous account and its token (local and demo deployments only)")
+    r.add("POST", "/api/auth/anonymous", limited("signups", _client_address, api_jobs.anonymous_user), auth=None,
+          answers={201: NewUser}, summary="a new anonymous account and its token (local and demo deployments only)")
     r.add("GET", "/api/auth/me", identity.whoami, answers={200: Account},
           summary="the account a credential signs in as")
 
-    r.add("POST", "/api/videos/upload-url", _as_user(uploads.upload_url), body=UploadRequest,
-          answers={200: UploadGrant},
+    r.add("POST", "/api/videos/upload-url", limited("uploads", _user, _as_user(uploads.upload_url)),
+          body=UploadRequest, answers={200: UploadGrant},
           summary="a presigned PUT for one video: its type and exact size are signed, so storage refuses others")
-    r.add("POST", "/api/videos/multipart", _as_user(uploads.multipart_create), body=UploadRequest,
-          answers={200: MultipartGrant},
+    r.add("POST", "/api/videos/multipart", limited("uploads", _user, _as_user(uploads.multipart_create)),
+          body=UploadRequest, answers={200: MultipartGrant},
           summary="a multipart upload, one presigned PUT per part (for files over multipart_threshold_bytes)")
     r.add("POST", "/api/videos/multipart/complete", _as_user(uploads.multipart_complete),
           body=MultipartCompleteRequest, answers={200: UploadDone},
@@ -99,7 +108,8 @@ def build_router() -> Router:
     r.add("POST", "/api/videos/view-url", _as_user(uploads.view_url), body=VideoViewRequest,
           answers={200: DownloadGrant}, summary="a presigned GET of one of your uploads, to play it (byte ranges)")
 
-    r.add("POST", "/api/jobs", api_jobs.create_job, body=CREATE_JOB, answers={202: CreatedJob, 200: CreatedJob},
+    r.add("POST", "/api/jobs", limited("jobs", _user, api_jobs.create_job), body=CREATE_JOB,
+          answers={202: CreatedJob, 200: CreatedJob},
           summary="submit an export job (with an Idempotency-Key header, a retry returns the same job)")
     r.add("GET", "/api/jobs", api_jobs.list_jobs, answers={200: JobPage},
           query={"status": "only jobs with these statuses, comma-separated",

@@ -8,6 +8,7 @@ from controlplane.job_state import Policy
 from controlplane.jwt_auth import JwtConfig
 from controlplane.retention import RetentionPolicy
 from controlplane.webhooks import WebhookPolicy
+from controlplane.limits import Limits
 from controlplane.sigv4 import S3Credentials
 
 
@@ -41,6 +42,7 @@ class Settings:
     webhooks: WebhookPolicy
     retention: RetentionPolicy
     metrics_token: str
+    limits: Limits
 
     @classmethod
     def from_env(cls, env) -> "Settings":
@@ -83,4 +85,5 @@ class Settings:
                                       output_ttl_s=float(_get(env, "OUTPUT_TTL_S", str(30 * 86400))),
                                       multipart_ttl_s=float(_get(env, "MULTIPART_TTL_S", "86400"))),
             metrics_token=_get(env, "METRICS_TOKEN"),
+            limits=Limits.read(lambda name, default: _get(env, name, default)),
         )

@@ -17,11 +17,17 @@ MAX_PAGE = 100
 D1_MAX_PARAMS = 100  # D1 refuses a statement with more bound parameters ("too many SQL variables")
 
 
-def insert_job_sql(job: Job) -> tuple[str, tuple]:
+def insert_job_sql(job: Job, max_active: int | None = None) -> tuple[str, tuple]:
+    """The job's row; with max_active, only while its user has fewer jobs pending or processing (one
+    statement, so concurrent creates cannot pass the quota together)."""
     cols = ("id", "user_id", "project_id", "type", "spec", "created_at") + MIRRORED
     values = (job.job_id, job.user_id, job.spec.get("project_id"), job.type, json.dumps(job.spec),
               job.created_at) + tuple(getattr(job, c) for c in MIRRORED)
-    return f"INSERT INTO jobs ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})", values
+    if max_active is None:
+        return f"INSERT INTO jobs ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})", values
+    return (f"INSERT INTO jobs ({', '.join(cols)}) SELECT {', '.join('?' * len(cols))} WHERE (SELECT count(*)"
+            " FROM jobs WHERE user_id = ? AND status IN ('pending', 'processing')) < ?",
+            values + (job.user_id, max_active))
 
 
 def mirror_sql(job: Job) -> tuple[str, tuple]:
@@ -105,15 +111,18 @@ class Store:
             "SELECT job_id, request_sha FROM idempotency_keys WHERE user_id = ? AND key = ? AND created_at > ?",
             user_id, key, now - IDEMPOTENCY_TTL_S)
 
-    async def insert(self, job: Job, idempotency: tuple[str, str] | None) -> None:
-        statements = [insert_job_sql(job)]
+    async def insert(self, job: Job, idempotency: tuple[str, str] | None, max_active: int | None = None) -> bool:
+        """Whether the job was stored: not when its user already has max_active jobs pending or processing."""
+        statements = [insert_job_sql(job, max_active)]
         if idempotency:
             key, sha = idempotency
             statements.insert(0, ("DELETE FROM idempotency_keys WHERE user_id = ? AND key = ? AND created_at <= ?",
                                   (job.user_id, key, job.created_at - IDEMPOTENCY_TTL_S)))
             statements.append(("INSERT INTO idempotency_keys (user_id, key, request_sha, job_id, created_at)"
-                               " VALUES (?, ?, ?, ?, ?)", (job.user_id, key, sha, job.job_id, job.created_at)))
-        await self.d1.batch(statements)
+                               " SELECT ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM jobs WHERE id = ?)",
+                               (job.user_id, key, sha, job.job_id, job.created_at, job.job_id)))
+        changes = await self.d1.batch(statements)
+        return changes[1 if idempotency else 0] == 1
 
     async def delete(self, job_id: str) -> None:
         await self.d1.batch([("DELETE FROM idempotency_keys WHERE job_id = ?", (job_id,)),

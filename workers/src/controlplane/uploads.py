@@ -13,7 +13,7 @@ import secrets
 from datetime import datetime, timezone
 from typing import get_args
 
-from controlplane import bindings, retention, sniff
+from controlplane import bindings, limits, retention, sniff
 from controlplane.http import Call, HttpError, validate
 from controlplane.sigv4 import expires_at, presign
 from jobspec import (UPLOAD_PREFIX, MultipartAbortRequest, MultipartCompleteRequest, UploadRequest, VideoType,
@@ -28,8 +28,12 @@ DECLARED_SIZE = "declared-size"  # custom metadata of a multipart upload: the si
 
 
 def s3_endpoint(call: Call) -> str:
-    """Production: https://<account>.r2.cloudflarestorage.com. Local dev: wrangler's R2 S3 shim."""
-    return call.settings.s3_endpoint or f"{call.origin}/cdn-cgi/local/r2/s3"
+    """R2's S3 endpoint, from configuration only (a URL made from the request's Host header would let
+    the client choose where the signed URLs it hands on point). Production:
+    https://<account>.r2.cloudflarestorage.com; local dev: wrangler's S3 shim, set by scripts/localstack.py."""
+    if not call.settings.s3_endpoint:
+        raise HttpError(503, "storage_unconfigured", "R2_S3_ENDPOINT is not set: no presigned URL can be made")
+    return call.settings.s3_endpoint.rstrip("/")
 
 
 def _now(call: Call) -> datetime:
@@ -46,7 +50,7 @@ def safe_filename(name: str) -> str:
     return base[-128:]
 
 
-def _checked(call: Call, user_id: str, limit: int) -> tuple[UploadRequest, str]:
+async def _checked(call: Call, user_id: str, limit: int) -> tuple[UploadRequest, str]:
     data = call.json()
     if isinstance(data, dict) and data.get("content_type", VIDEO_TYPES[0]) not in VIDEO_TYPES:
         raise HttpError(415, "unsupported_type",
@@ -54,6 +58,7 @@ def _checked(call: Call, user_id: str, limit: int) -> tuple[UploadRequest, str]:
     req = validate(UploadRequest, data)
     if req.size_bytes > limit:
         raise HttpError(413, "too_large", f"file is {req.size_bytes} bytes; the limit is {limit} bytes")
+    await limits.spend_upload_bytes(call, user_id, req.size_bytes)
     key = f"{UPLOAD_PREFIX}{user_id}/{secrets.token_hex(8)}/{safe_filename(req.filename)}"
     return req, key
 
@@ -65,7 +70,7 @@ def _owned_key(user_id: str, key: str) -> str:
 
 
 async def upload_url(call: Call, user_id: str):
-    req, key = _checked(call, user_id, min(call.settings.max_upload_bytes, S3_SINGLE_PUT_MAX))
+    req, key = await _checked(call, user_id, min(call.settings.max_upload_bytes, S3_SINGLE_PUT_MAX))
     headers = {"content-type": req.content_type, "content-length": str(req.size_bytes)}
     url = _sign(call, "PUT", key, signed_headers=headers)
     return 200, {"upload_url": url, "method": "PUT", "headers": {"content-type": req.content_type},
@@ -80,7 +85,7 @@ def part_plan(size: int, wanted: int = DEFAULT_PART) -> list[tuple[int, int]]:
 
 
 async def multipart_create(call: Call, user_id: str):
-    req, key = _checked(call, user_id, call.settings.max_upload_bytes)
+    req, key = await _checked(call, user_id, call.settings.max_upload_bytes)
     upload_id = await bindings.r2_create_multipart(call.env.VIDEOS, key, req.content_type,
                                                    {DECLARED_SIZE: str(req.size_bytes)})
     await retention.track_multipart(bindings.D1(call.env.DB), user_id, key, upload_id, call.now)

@@ -1,0 +1,156 @@
+"""A pod cut off from the control plane (every request a 503) and paused past its lease, while a second
+pod finishes the job. Found by an adversarial run: the late pod then rendered on, uploaded its output
+over the committed one (the object changed, the API still gave the first size) and left its checkpoint
+segments behind. Now a pod counts its lease as lost once no report was accepted for the lease timeout
+(as the control plane counts it), stores nothing after that, and confirms the lease before it uploads
+the output, to a key of that lease's own."""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import httpx
+import pytest
+
+from scripts.gpu_worker_proc import GpuWorker
+from tests.clips import FPS, make_clip
+
+from .conftest import STACK_VARS, leave_only, r2_keys
+
+LEASE_TIMEOUT_S = float(STACK_VARS["LEASE_TIMEOUT_S"])
+SECONDS = 40
+
+
+class CutOffProxy(ThreadingHTTPServer):
+    """The pod API through a proxy that answers 503 to everything once `cut` is set, and holds each
+    answer back `delay_s` (a slow control plane)."""
+
+    daemon_threads = True
+    cut = False
+    delay_s = 0.0
+
+    def __init__(self, upstream: str):
+        super().__init__(("127.0.0.1", 0), _Forward)
+        self.upstream = upstream
+        self.refused = 0
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_port}"
+
+
+class _Forward(BaseHTTPRequestHandler):
+    server: CutOffProxy
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("content-length") or 0))
+        if self.server.cut:
+            self.server.refused += 1
+            status, content = 503, b'{"error": "unavailable", "reason": "cut off"}'
+        else:
+            headers = {k: v for k, v in self.headers.items() if k.lower() in ("content-type", "x-pod-signature")}
+            r = httpx.post(self.server.upstream + self.path, content=body, headers=headers, timeout=30)
+            status, content = r.status_code, r.content
+            time.sleep(self.server.delay_s)
+        self.send_response(status)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(content)))
+        self.end_headers()
+        self.wfile.write(content)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def proxy(stack):
+    server = CutOffProxy(stack.url)
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory):
+    return make_clip(tmp_path_factory.mktemp("late-pod") / "clip.mp4", SECONDS)
+
+
+def wait_for(what: str, condition, timeout: float):
+    deadline = time.monotonic() + timeout
+    while not (value := condition()):
+        assert time.monotonic() < deadline, f"{what}: not within {timeout} s"
+        time.sleep(0.05)
+    return value
+
+
+def overlay_job(alice, key: str) -> str:
+    r = alice.http.post("/api/jobs", json={"type": "overlay", "input_video_key": key, "params": {
+        "highlight_regions": [{"keyframes": [{"t": 0, "x": 0.5, "y": 0.5, "rx": 0.2, "ry": 0.2}]}]}})
+    assert r.status_code == 202, r.text
+    return r.json()["job_id"]
+
+
+def test_a_paused_cut_off_pod_leaves_the_finished_job_alone(alice, stack, queue, r2, proxy, clip, tmp_path):
+    job_id = overlay_job(alice, alice.upload(clip.read_bytes()))
+    leave_only(queue, [job_id])
+    late = GpuWorker(stack, tmp_path, "pod-late", "--once", "--api-url", proxy.url, "--checkpoint-frames", "300")
+    second = None
+    try:
+        # Right after its first checkpoint the pod is cut off and paused (its next segment is 300 frames
+        # away: a pod paused in the middle of storing one can still land it late, R2 has no fencing).
+        wait_for("a checkpoint", lambda: (alice.job(job_id)["checkpoint"] or {}).get("frame"), 120)
+        proxy.cut = True
+        late.signal(signal.SIGSTOP)
+        stopped_at = alice.job(job_id)["frame"]
+        assert stopped_at < SECONDS * FPS
+
+        # The control plane takes the lease back; a second pod resumes the job and completes it.
+        wait_for("the lease to expire", lambda: alice.job(job_id)["status"] == "pending", 4 * LEASE_TIMEOUT_S + 10)
+        leave_only(queue, [job_id])
+        second = GpuWorker(stack, tmp_path, "pod-second", "--once", "--checkpoint-frames", "300")
+        assert second.wait(120) == 0
+        done = alice.job(job_id)
+        assert done["status"] == "complete" and done["resume_count"] == 1, done
+        [output] = [k for k in r2_keys(r2) if k.startswith(f"videos/output/{job_id}")]
+        committed = r2.s3.head_object(Bucket=r2.bucket, Key=output)
+
+        # The late pod wakes up, still cut off.
+        late.signal(signal.SIGCONT)
+        assert late.wait(60) == 0
+    finally:
+        for worker in (late, second):
+            if worker:
+                worker.signal(signal.SIGCONT)
+                worker.kill()
+
+    keys = r2_keys(r2)
+    assert [k for k in keys if k.startswith(f"videos/output/{job_id}")] == [output]
+    now = r2.s3.head_object(Bucket=r2.bucket, Key=output)
+    fields = ("ETag", "ContentLength", "LastModified")  # the same render may give the same bytes: not rewritten
+    assert [now[f] for f in fields] == [committed[f] for f in fields]
+    download = alice.http.get(f"/api/jobs/{job_id}/download").json()
+    assert download["size_bytes"] == now["ContentLength"]
+    assert [k for k in keys if k.startswith(f"checkpoints/{job_id}/")] == []
+    lines = late.lines()
+    assert any(line["msg"].startswith("lease lost: no report accepted") for line in lines), lines[-10:]
+    assert not [line for line in lines if line["msg"].startswith("complete")]
+    assert alice.job(job_id) == done
+
+
+def test_a_slow_control_plane_is_not_a_lost_lease(alice, stack, queue, proxy, clip, tmp_path):
+    """Answers that take most of the lease timeout still keep the lease: a report on its way decides."""
+    proxy.delay_s = 0.7 * LEASE_TIMEOUT_S
+    job_id = overlay_job(alice, alice.upload(clip.read_bytes()))
+    leave_only(queue, [job_id])
+    worker = GpuWorker(stack, tmp_path, "pod-slow", "--once", "--api-url", proxy.url)
+    try:
+        assert worker.wait(120) == 0
+    finally:
+        worker.kill()
+    job, lines = alice.job(job_id), worker.lines()
+    assert job["status"] == "complete" and job["attempts"] == 0, (job, lines[-6:])
+    assert not [line for line in lines if line["msg"].startswith("lease lost")]
