@@ -12,6 +12,8 @@ import time
 import pytest
 from standardwebhooks import Webhook
 
+from gpu_export import WebhookVerificationError, verify_webhook
+
 from gpu_worker.control import ControlPlane
 from jobspec import ClaimGrant
 from tests.webhook_receiver import Receiver
@@ -70,6 +72,10 @@ def test_completed_job_is_delivered_signed(prod_stack, user):
     payload = Webhook(secret).verify(got.body, got.headers)
     assert payload["type"] == "job.completed" and payload["data"]["job_id"] == job_id
     assert payload["data"]["job"]["status"] == "complete"
+    delivery = verify_webhook(secret, got.body, got.headers)  # the client's check: the WebSocket's event
+    assert delivery.data.type == "complete" and delivery.data.job.status == "complete"
+    with pytest.raises(WebhookVerificationError):
+        verify_webhook(secret, got.body.replace(job_id, "x" * len(job_id)), got.headers)
     assert got.headers["webhook-id"].startswith("msg_") and got.at - sent < 10
     [d] = deliveries(user, job_id)
     assert d["status"] == "delivered" and d["webhook_id"] == got.headers["webhook-id"]

@@ -675,3 +675,12 @@ class PodReply(Answer):
     status: JobStatus
     ignored: bool = False
     reason: Optional[str] = None
+
+
+class WebhookPayload(Answer):
+    """The body of a webhook delivery: `type` job.completed, job.failed, job.cancelled or job.progress,
+    and `data`, the JobEvent the job's WebSocket sends for the same change."""
+
+    type: str
+    timestamp: str
+    data: JobEvent
