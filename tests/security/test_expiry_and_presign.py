@@ -127,7 +127,7 @@ def test_the_size_cap_holds_for_single_and_multipart_uploads(alice, r2):
 
 
 def test_a_ticket_opens_one_socket(alice, stack):
-    created = alice.create(alice.upload(b"o" * 300)).json()
+    created = alice.create(alice.upload(video_bytes(b"o" * 300))).json()
     job_id = created["job_id"]
     url = alice.http.post(f"/api/jobs/{job_id}/ws-ticket").json()["websocket_url"]
     with ws_client.connect(url, open_timeout=20) as sock:

@@ -15,6 +15,8 @@ import websockets.sync.client as ws_client
 
 from controlplane.safe_json import MAX_DEPTH
 
+from tests.stack.conftest import video_bytes
+
 from .conftest import claimed_job, is_error, signed_post
 
 DEEP = 8000
@@ -29,7 +31,7 @@ class Watcher:
     `instance_born` (in every pong) changes if the object was rebuilt."""
 
     def __init__(self, api):
-        job_id = api.create(api.upload(b"w" * 300)).json()["job_id"]
+        job_id = api.create(api.upload(video_bytes(b"w" * 300))).json()["job_id"]
         url = api.http.post(f"/api/jobs/{job_id}/ws-ticket").json()["websocket_url"]
         self.ws = ws_client.connect(url, open_timeout=20, legacy=True)
         assert json.loads(self.ws.recv(timeout=20))["type"] == "snapshot"
@@ -110,7 +112,7 @@ def test_a_pod_or_queue_body_nested_deep_is_refused(alice, stack, watcher):
     json.dumps({"type": "ping", "pad": "x" * 100_000}),
 ])
 def test_a_bad_socket_message_gets_an_error_and_the_socket_stays(alice, watcher, message):
-    job_id = alice.create(alice.upload(b"m" * 300)).json()["job_id"]
+    job_id = alice.create(alice.upload(video_bytes(b"m" * 300))).json()["job_id"]
     url = alice.http.post(f"/api/jobs/{job_id}/ws-ticket").json()["websocket_url"]
     with ws_client.connect(url, open_timeout=20, max_size=None) as ws:
         ws.recv(timeout=20)  # snapshot

@@ -12,6 +12,8 @@ from websockets.exceptions import InvalidStatus
 
 from jobspec import SIGNATURE_HEADER
 
+from tests.stack.conftest import video_bytes
+
 from .conftest import is_error
 
 NON_ASCII = ["\u00e9".encode(), b"\xe9", "\u2603".encode(), b"\xff\xfe"]
@@ -27,7 +29,7 @@ def test_a_bearer_token_with_non_ascii_bytes_is_unauthorized(alice, stack, raw):
 
 @pytest.mark.parametrize("raw", NON_ASCII)
 def test_a_pod_signature_with_non_ascii_bytes_is_unauthorized(alice, stack, raw):
-    job_id = alice.create(alice.upload(b"n" * 300)).json()["job_id"]
+    job_id = alice.create(alice.upload(video_bytes(b"n" * 300))).json()["job_id"]
     for part in ("s", "n"):
         fields = {"t": str(int(time.time())).encode(), "n": b"nonce-0123456789", "s": b"ab" * 32}
         fields[part] = fields[part][:-2] + raw
@@ -49,7 +51,7 @@ def test_a_queue_token_with_non_ascii_bytes_is_unauthorized(stack, raw):
 
 @pytest.mark.parametrize("raw", ["%C3%A9", "%E9", "%E2%98%83", "\u00b2", "%D9%A3"])
 def test_a_socket_ticket_with_non_ascii_characters_is_unauthorized(alice, stack, raw):
-    job_id = alice.create(alice.upload(b"t" * 300)).json()["job_id"]
+    job_id = alice.create(alice.upload(video_bytes(b"t" * 300))).json()["job_id"]
     url = alice.http.post(f"/api/jobs/{job_id}/ws-ticket").json()["websocket_url"]
     base, ticket = url.split("?ticket=")
     *head, mac = ticket.split(".")

@@ -14,6 +14,8 @@ import pytest
 from gpu_worker.control import ControlPlaneError, LeaseLost
 from jobspec import ClaimGrant
 
+from tests.stack.conftest import video_bytes
+
 from .conftest import STACK_VARS, claimed_job, is_error, pod, r2_keys, signed_post
 
 LEASE_TIMEOUT_S = float(STACK_VARS["LEASE_TIMEOUT_S"])
@@ -44,7 +46,7 @@ def claim_after_expiry(job_id: str, control) -> ClaimGrant:
 def test_complete_commits_only_the_key_granted_to_the_lease(alice, bob, stack, r2):
     job_id, control, grant = claimed_job(alice, stack)
     other_job, _, other_grant = claimed_job(alice, stack, "pod-b")
-    theirs = bob.upload(b"bob's private video" * 20)
+    theirs = bob.upload(video_bytes(b"bob's private video" * 20))
     assert grant.output_key != other_grant.output_key and job_id in grant.output_key
     for key in (theirs, other_grant.output_key, f"videos/output/{job_id}.mp4", grant.output_key + "x"):
         with pytest.raises(ControlPlaneError, match="422"):

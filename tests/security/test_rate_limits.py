@@ -14,6 +14,8 @@ import pytest
 
 from scripts.localstack import LocalStack
 
+from tests.stack.conftest import video_bytes
+
 from .conftest import is_error, user
 
 LIMITS = {"RATE_SIGNUPS_PER_IP": "5/10", "RATE_JOBS_PER_USER": "6/30", "RATE_UPLOADS_PER_USER": "8/30",
@@ -57,7 +59,7 @@ def test_sign_ups_per_address(stack):
 
 def test_job_creations_per_user(stack):
     alice, bob = user(stack), user(stack)
-    key = alice.upload(b"j" * 300)
+    key = alice.upload(video_bytes(b"j" * 300))
     statuses = []
     for _ in range(8):  # each cancelled at once: the active-jobs quota stays out of the way
         r = alice.create(key)
@@ -68,7 +70,7 @@ def test_job_creations_per_user(stack):
             assert 1 <= refused(r, "rate_limited") <= 5
     assert statuses == [202] * 6 + [429] * 2
     assert len(alice.http.get("/api/jobs").json()["jobs"]) == 6  # nothing half-made by a refusal
-    assert bob.create(bob.upload(b"b" * 300)).status_code == 202
+    assert bob.create(bob.upload(video_bytes(b"b" * 300))).status_code == 202
 
 
 def test_upload_grants_per_user(stack):
@@ -83,7 +85,7 @@ def test_upload_grants_per_user(stack):
 
 def test_jobs_pending_or_processing_per_user(stack):
     alice = user(stack)
-    key = alice.upload(b"a" * 300)
+    key = alice.upload(video_bytes(b"a" * 300))
     jobs = [alice.create(key) for _ in range(3)]
     assert [r.status_code for r in jobs] == [202] * 3
     r = alice.create(key)
@@ -92,7 +94,7 @@ def test_jobs_pending_or_processing_per_user(stack):
     assert alice.create(key).status_code == 202
 
     bob = user(stack)  # at once: the quota holds for concurrent creates too
-    key = bob.upload(b"b" * 300)
+    key = bob.upload(video_bytes(b"b" * 300))
     with ThreadPoolExecutor(6) as pool:
         answers = list(pool.map(lambda _: bob.create(key), range(6)))
     assert sorted(r.status_code for r in answers) == [202] * 3 + [429] * 3, [r.text for r in answers]

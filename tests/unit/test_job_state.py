@@ -49,7 +49,7 @@ def test_events_carry_the_job_and_only_what_it_does_not_say():
     job = processing()
     outcomes = [js.progress(job, "L1", 10, 100, 1, None, 101.0), js.checkpoint(job, "L1", 10, 100, 102.0),
                 js.interrupted(job, "L1", 10, "spot", 0.0, 103.0), js.claim(job, "pod-b", "L2", 104.0, POLICY),
-                js.complete(job, "L2", "out", 5, 100, 1.0, 105.0)]
+                js.complete(job, "L2", js.output_key("j1", "L2"), 5, 100, 1.0, 105.0)]
     for out in outcomes:
         event = js.published(out.events[0], job)
         own = set(event) - {"type", "job_id", "seq", "job"}
