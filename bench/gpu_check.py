@@ -5,8 +5,8 @@ Prints torch and CUDA versions; fp16 and fp32 frames/s of each upscale model on 
 upscale stage / model-only ratio (bench/upscale_stage.py); whether h264_nvenc encodes; and the
 overlay export / bare transcode ratio with the best encoder present (bench/overlay_vs_transcode.py).
 
-    .venv/bin/python bench/gpu_check.py                       # CUDA if present
-    .venv/bin/python bench/gpu_check.py --device cpu --tiny   # seconds, on any machine (make test runs it)
+    .venv/bin/python -m bench.gpu_check                       # CUDA if present
+    .venv/bin/python -m bench.gpu_check --device cpu --tiny   # seconds, on any machine (make test runs it)
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ import time
 from fractions import Fraction
 from pathlib import Path
 
-from render_bench import interleaved, make_clip, render_once
-from upscale_stage import framing_params, measure
+from bench.render_bench import interleaved, make_clip, render_once
+from bench.upscale_stage import framing_params, measure
 
 import numpy as np
 import torch

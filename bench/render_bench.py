@@ -10,23 +10,17 @@ import time
 from pathlib import Path
 from typing import Callable
 
-ROOT = Path(__file__).resolve().parent.parent
+from jobspec import JOB_SPEC
 
-from jobspec import JOB_SPEC  # noqa: E402
-
-from gpu_worker.media import run_ffmpeg  # noqa: E402
-from gpu_worker.render import render  # noqa: E402
-from gpu_worker.segments import DirectoryStore  # noqa: E402
+from gpu_worker.render import render
+from gpu_worker.segments import DirectoryStore
+from tests import clips
 
 KEY = "videos/raw/bench/clip/clip.mp4"
 
 
-def make_clip(folder: Path, seconds: int, size: str = "1280x720", rate: int = 30) -> str:
-    path = str(folder / f"clip_{size}_{seconds}s.mp4")
-    run_ffmpeg("-f", "lavfi", "-i", f"testsrc2=size={size}:rate={rate}:duration={seconds}",
-               "-f", "lavfi", "-i", f"sine=frequency=440:duration={seconds}",
-               "-c:v", "libx264", "-preset", "veryfast", "-crf", "20", "-pix_fmt", "yuv420p", "-c:a", "aac", path)
-    return path
+def make_clip(folder: Path, seconds: int, size: str = "1280x720") -> str:
+    return str(clips.make_clip(folder / f"clip_{size}_{seconds}s.mp4", seconds, fps=30, size=size, preset="veryfast"))
 
 
 def overlay_job():

@@ -3,17 +3,7 @@
 import av
 import pytest
 
-from gpu_worker.media import run_ffmpeg
-
-
-def make_clip(path, size="320x180", rate=30, seconds=4, audio=True, video_filter=None):
-    args = ["-f", "lavfi", "-i", f"testsrc2=size={size}:rate={rate}:duration={seconds}"]
-    if audio:
-        args += ["-f", "lavfi", "-i", f"sine=frequency=440:duration={seconds}", "-c:a", "aac"]
-    if video_filter:
-        args += ["-vf", video_filter, "-fps_mode", "vfr"]
-    run_ffmpeg(*args, "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p", str(path))
-    return str(path)
+from tests.clips import make_clip
 
 
 @pytest.fixture(scope="session")
@@ -24,19 +14,19 @@ def media(tmp_path_factory):
 @pytest.fixture(scope="session")
 def clip_av(media):
     """320x180, 30 fps, 4 s (120 frames), with audio."""
-    return make_clip(media / "av.mp4")
+    return str(make_clip(media / "av.mp4", 4, size="320x180", preset="veryfast"))
 
 
 @pytest.fixture(scope="session")
 def clip_silent(media):
     """256x144, 25 fps, 3 s (75 frames), no audio."""
-    return make_clip(media / "silent.mp4", size="256x144", rate=25, seconds=3, audio=False)
+    return str(make_clip(media / "silent.mp4", 3, fps=25, audio=False, preset="veryfast"))
 
 
 @pytest.fixture(scope="session")
 def clip_vfr(media):
     """3 s at 30 fps with frames 30-44 dropped: 75 frames and a 0.5 s gap, with audio."""
-    return make_clip(media / "vfr.mp4", seconds=3, video_filter="select='not(between(n,30,44))'")
+    return str(make_clip(media / "vfr.mp4", 3, "select='not(between(n,30,44))'", size="320x180", preset="veryfast"))
 
 
 @pytest.fixture(scope="session")

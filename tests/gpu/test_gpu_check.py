@@ -9,7 +9,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_gpu_check_runs_on_the_cpu_and_reports_every_figure():
-    out = subprocess.run([sys.executable, str(ROOT / "bench/gpu_check.py"), "--device", "cpu", "--tiny"],
+    out = subprocess.run([sys.executable, "-m", "bench.gpu_check", "--device", "cpu", "--tiny"],
                          capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert out.returncode == 0, out.stderr[-3000:]
     text = out.stdout
