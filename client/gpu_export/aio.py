@@ -17,6 +17,7 @@ import json
 import mimetypes
 import os
 import time
+from contextlib import aclosing
 from pathlib import Path
 from typing import AsyncIterator, Callable, Optional, Union
 
@@ -301,8 +302,8 @@ class AsyncClient:
         failures = 0
         while True:
             try:
-                async with asyncio.timeout(_left(deadline)):
-                    async for event in self.events(job_id):
+                async with asyncio.timeout(_left(deadline)), aclosing(self.events(job_id)) as events:
+                    async for event in events:  # closed on return: the socket with it
                         failures = 0
                         if follow.seen(event):
                             return follow.job

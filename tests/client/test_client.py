@@ -133,3 +133,18 @@ def test_any_call_with_request_and_the_whole_answer_of_a_refusal(api: Client):
     assert e.value.response.json() == {"error": e.value.error, "reason": e.value.reason}
     assert e.value.response.headers["content-type"].startswith("application/json")
 
+
+def test_wait_leaves_no_socket_open(stack, clip):
+    """`wait` returns as soon as the job is finished, with the job's WebSocket closed (not left for the
+    garbage collector, whose pending tasks were destroyed when a script ended)."""
+    async def scenario():
+        async with AsyncClient(stack.url) as api:
+            await api.sign_up_anonymous()
+            key = await api.upload(clip)
+            created = await api.create({"type": "overlay", "input_video_key": key, "params": OVERLAY})
+            await api.cancel(created.job_id)
+            job = await api.wait(created.job_id, timeout_s=30)
+            return job, [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+
+    job, left = asyncio.run(scenario())
+    assert job.status == "cancelled" and left == []
