@@ -14,8 +14,6 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import httpx
-
 from gpu_worker.storage import R2
 from scripts.gpu_worker_proc import r2_config
 from scripts.localstack import LocalStack, wrangler
@@ -65,7 +63,7 @@ def main():
         while True:
             since = stack.log_path.stat().st_size
             start = time.perf_counter()
-            httpx.get(f"{stack.url}/cdn-cgi/handler/scheduled", params={"cron": "17 * * * *"}, timeout=600).raise_for_status()
+            stack.run_cron("17 * * * *")
             wall = (time.perf_counter() - start) * 1000
             line = next(json.loads(m) for m in re.findall(r'^\{"event": "retention_sweep".*$',
                                                           stack.log_path.read_bytes()[since:].decode(), re.M))

@@ -11,8 +11,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import httpx
-
+from gpu_export import Client
 from gpu_worker.control import ControlPlane
 from scripts.localstack import LocalStack
 from tests.webhook_receiver import Receiver
@@ -30,22 +29,19 @@ def main():
     ap.add_argument("--jobs", type=int, default=30)
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp, Receiver() as receiver, \
-            LocalStack(persist_dir=Path(tmp), vars={"WEBHOOK_ALLOW_LOOPBACK": "true"}) as stack:
-        token = httpx.post(f"{stack.url}/api/auth/anonymous").json()["token"]
-        http = httpx.Client(base_url=stack.url, timeout=30, headers={"authorization": f"Bearer {token}"})
-        http.post("/api/webhooks/secret").raise_for_status()
-        info = http.post("/api/videos/upload-url", json={"filename": "b.mp4", "content_type": "video/mp4",
-                                                          "size_bytes": 1000}).json()
-        httpx.put(info["upload_url"], content=b"b" * 1000, headers=info["headers"]).raise_for_status()
+            LocalStack(persist_dir=Path(tmp), vars={"WEBHOOK_ALLOW_LOOPBACK": "true"}) as stack, \
+            Client(stack.url) as api:
+        api.sign_up_anonymous()
+        api.new_webhook_secret()
+        key = api.upload(b"\x00\x00\x00\x18ftypmp42" + b"b" * 1000)  # the Worker reads an input's first bytes
         pod = ControlPlane(stack.url, stack.vars["WORKER_SECRET"], pod_id="bench-pod")
         latency, complete_ms = [], []
         for _ in range(args.jobs):
-            job = http.post("/api/jobs", json={**JOB, "input_video_key": info["video_key"],
-                                               "webhook_url": receiver.url}).json()
-            grant = pod.claim(job["job_id"], ["libx264"])
+            job_id = api.create({**JOB, "input_video_key": key}, webhook_url=receiver.url).job_id
+            grant = pod.claim(job_id, ["libx264"])
             before = len(receiver.received)
             start = time.time()
-            pod.report(job["job_id"], "complete", grant.lease_id, output_key=grant.output_key, frames=10, size_bytes=10)
+            pod.report(job_id, "complete", grant.lease_id, output_key=grant.output_key, frames=10, size_bytes=10)
             answered = time.time()
             got = receiver.wait_for(before + 1, 30)[-1]
             complete_ms.append((answered - start) * 1000)

@@ -20,7 +20,6 @@ import subprocess
 import sys
 import time
 import tomllib
-import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
@@ -150,17 +149,18 @@ class LocalStack:
         return cmd
 
     def _wait_healthy(self, timeout_s: float) -> None:
+        from gpu_export import ApiError, Client, Unavailable
+
         deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"wrangler dev exited ({self.proc.returncode}); see {self.log_path}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/health", timeout=5) as r:
-                    if r.status == 200:
-                        return
-            except OSError:
-                pass
-            time.sleep(0.25)
+        with Client(self.url, timeout_s=5) as api:
+            while time.monotonic() < deadline:
+                if self.proc.poll() is not None:
+                    raise RuntimeError(f"wrangler dev exited ({self.proc.returncode}); see {self.log_path}")
+                try:
+                    api.health()
+                    return
+                except (ApiError, Unavailable):
+                    time.sleep(0.25)
         self.stop()
         raise TimeoutError(f"wrangler dev not healthy after {timeout_s} s; see {self.log_path}")
 
@@ -179,6 +179,13 @@ class LocalStack:
         self.stop()
         self.start()
 
+    def run_cron(self, cron: str, timeout_s: float = 600) -> None:
+        """Run the Worker's scheduled handler now, as the Cron Trigger `cron` would (wrangler dev's
+        scheduled-event endpoint)."""
+        url = f"{self.url}/cdn-cgi/handler/scheduled?" + urllib.parse.urlencode({"cron": cron})
+        with urllib.request.urlopen(url, timeout=timeout_s) as r:
+            r.read()
+
     def __enter__(self) -> "LocalStack":
         return self.start()
 
@@ -186,45 +193,32 @@ class LocalStack:
         self.stop()
 
 
-def _request(method: str, url: str, body: bytes | dict | None = None, headers: dict | None = None) -> dict:
-    data = json.dumps(body).encode() if isinstance(body, dict) else body
-    headers = {**({"content-type": "application/json"} if isinstance(body, dict) else {}), **(headers or {})}
-    try:
-        with urllib.request.urlopen(urllib.request.Request(url, data=data, method=method, headers=headers),
-                                    timeout=30) as r:
-            text = r.read()
-    except urllib.error.HTTPError as e:
-        raise RuntimeError(f"{method} {url.split('?')[0]}: HTTP {e.code} {e.read()[:300]!r}") from None
-    return json.loads(text) if text.strip().startswith(b"{") else {}
+DEMO_OVERLAY = {"highlight_regions": [{
+    "keyframes": [{"t": 0, "x": 0.5, "y": 0.5, "rx": 0.2, "ry": 0.25},
+                  {"t": 3, "x": 0.3, "y": 0.6, "rx": 0.15, "ry": 0.2, "easing": "ease_in_out"}],
+    "dim": 0.6}]}
 
 
 def seed_demo(stack: LocalStack, workdir: Path, wait_s: float = 120) -> dict:
     """A demo user with one uploaded clip (3 s of lavfi testsrc2, made with the worker's ffmpeg) and one
     overlay export of it, rendered by the dev GPU worker. Returns the user's token and what was made."""
+    from gpu_export import Client, TimedOut
     from tests.clips import make_clip
 
     workdir.mkdir(parents=True, exist_ok=True)
     clip = make_clip(workdir / "demo-clip.mp4", 3, size="640x360")
-    data = clip.read_bytes()
-    user = _request("POST", f"{stack.url}/api/auth/anonymous")
-    auth = {"authorization": f"Bearer {user['token']}"}
-    grant = _request("POST", f"{stack.url}/api/videos/upload-url", {
-        "filename": "demo-clip.mp4", "content_type": "video/mp4", "size_bytes": len(data)}, auth)
-    _request("PUT", grant["upload_url"], data, grant["headers"])
-    job = _request("POST", f"{stack.url}/api/jobs", {
-        "type": "overlay", "input_video_key": grant["video_key"], "params": {"highlight_regions": [{
-            "keyframes": [{"t": 0, "x": 0.5, "y": 0.5, "rx": 0.2, "ry": 0.25},
-                          {"t": 3, "x": 0.3, "y": 0.6, "rx": 0.15, "ry": 0.2, "easing": "ease_in_out"}],
-            "dim": 0.6}]}}, auth)
-    deadline = time.monotonic() + wait_s
-    view = job["job"]
-    while view["status"] in ("pending", "processing") and time.monotonic() < deadline:
-        time.sleep(0.5)
-        view = _request("GET", f"{stack.url}/api/jobs/{job['job_id']}", headers=auth)
-    link = urllib.parse.urlencode({"token": user["token"], "video": grant["video_key"], "name": clip.name,
-                                   "size": len(data)})
-    return {"token": user["token"], "link": f"{stack.url}/#{link}", "job_id": job["job_id"],
-            "status": view["status"], "error": view.get("error")}
+    with Client(stack.url) as api:
+        user = api.sign_up_anonymous()
+        key = api.upload(clip)
+        job = api.create({"type": "overlay", "input_video_key": key, "params": DEMO_OVERLAY}).job
+        try:
+            job = api.wait(job.job_id, timeout_s=wait_s) if wait_s else job
+        except TimedOut as e:
+            job = e.job
+    link = urllib.parse.urlencode({"token": user.token, "video": key, "name": clip.name,
+                                   "size": clip.stat().st_size})
+    return {"token": user.token, "link": f"{stack.url}/#{link}", "job_id": job.job_id,
+            "status": job.status, "error": job.error}
 
 
 def main() -> None:

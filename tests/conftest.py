@@ -15,6 +15,25 @@ PROD_VARS = {"ALLOW_ANONYMOUS": "false", "JWT_HEADER": "cf-access-jwt-assertion"
              "MULTIPART_TTL_S": str(RETENTION_TTL_S)}
 
 
+@pytest.fixture
+def client_for():
+    """Makes gpu_export Clients of a stack: `client_for(stack)` signs up a new anonymous user,
+    `client_for(stack, token)` uses a token. They are closed after the test."""
+    from gpu_export import Client
+
+    made = []
+
+    def make(stack, token: str | None = None) -> Client:
+        made.append(Client(stack.url, token))
+        if token is None:
+            made[-1].sign_up_anonymous()
+        return made[-1]
+
+    yield make
+    for client in made:
+        client.close()
+
+
 @pytest.fixture(scope="session")
 def identity_provider():
     from tests.idp import IdentityProvider

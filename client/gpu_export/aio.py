@@ -17,6 +17,7 @@ import json
 import mimetypes
 import os
 import time
+from contextlib import aclosing
 from pathlib import Path
 from typing import AsyncIterator, Callable, Optional, Union
 
@@ -25,7 +26,9 @@ import websockets
 from websockets.asyncio.client import connect as ws_connect
 
 from jobspec import (
-    JOB_SPEC,
+    CREATE_JOB,
+    Aborted,
+    Account,
     ActiveExports,
     CreatedJob,
     DownloadGrant,
@@ -40,6 +43,9 @@ from jobspec import (
     SocketGrant,
     UploadDone,
     UploadGrant,
+    WebhookDeliveries,
+    WebhookEvent,
+    WebhookSecret,
 )
 
 from .errors import ApiError, TimedOut, Unavailable
@@ -79,13 +85,15 @@ class AsyncClient:
 
     # ------------------------------------------------------------------ calls
 
-    async def request(self, method: str, path: str, *, json_body=None, params=None, headers=None) -> dict:
-        """One API call: its JSON answer, or ApiError with the API's reason."""
+    async def request(self, method: str, path: str, *, json_body=None, content: Union[bytes, str, None] = None,
+                      params=None, headers=None) -> dict:
+        """One API call: its JSON answer, or ApiError with the API's reason. The body is `json_body` as
+        JSON, or `content` sent as it is."""
         auth = {"authorization": f"Bearer {self.token}"} if self.token else {}
         deadline = time.monotonic() + self.retry_for_s
         while True:
             try:
-                r = await self._api.request(method, path, json=json_body, params=params,
+                r = await self._api.request(method, path, json=json_body, content=content, params=params,
                                             headers={**auth, **(headers or {})})
                 if r.status_code < 500 or time.monotonic() >= deadline:
                     break
@@ -105,6 +113,10 @@ class AsyncClient:
         self.token = user.token
         return user
 
+    async def whoami(self) -> Account:
+        """The account the client's token signs in as."""
+        return Account.model_validate(await self.request("GET", "/api/auth/me"))
+
     # ------------------------------------------------------------------ uploads
 
     async def upload(self, source: Source, *, filename: Optional[str] = None, content_type: Optional[str] = None,
@@ -115,16 +127,15 @@ class AsyncClient:
         if self.multipart_threshold is None:
             self.multipart_threshold = (await self.config()).multipart_threshold_bytes
         content_type = content_type or mimetypes.guess_type(blob.name)[0] or "video/mp4"
-        request = {"filename": blob.name, "content_type": content_type, "size_bytes": blob.size}
         meter = _Meter(blob.size, progress)
         if blob.size > self.multipart_threshold:
-            return await self._upload_parts(blob, request, meter)
-        grant = UploadGrant.model_validate(await self.request("POST", "/api/videos/upload-url", json_body=request))
+            return await self._upload_parts(blob, content_type, meter)
+        grant = await self.upload_grant(blob.name, blob.size, content_type)
         await self._put(grant.upload_url, blob, 0, blob.size, grant.headers, meter)
         return grant.video_key
 
-    async def _upload_parts(self, blob: "_Blob", request: dict, meter: "_Meter") -> str:
-        plan = MultipartGrant.model_validate(await self.request("POST", "/api/videos/multipart", json_body=request))
+    async def _upload_parts(self, blob: "_Blob", content_type: str, meter: "_Meter") -> str:
+        plan = await self.multipart_grant(blob.name, blob.size, content_type)
         slots = asyncio.Semaphore(PART_CONCURRENCY)
         offsets = [sum(p.size_bytes for p in plan.parts[:i]) for i in range(len(plan.parts))]
 
@@ -133,18 +144,17 @@ class AsyncClient:
                 r = await self._put(part.url, blob, offset, part.size_bytes, {}, meter)
                 return {"part_number": part.part_number, "etag": r.headers["etag"]}
 
-        ids = {"key": plan.video_key, "upload_id": plan.upload_id}
         try:
             parts = await asyncio.gather(*(send(p, o) for p, o in zip(plan.parts, offsets)))
-            done = await self.request("POST", "/api/videos/multipart/complete", json_body={**ids, "parts": parts})
+            done = await self.complete_multipart(plan.video_key, plan.upload_id, parts)
         except BaseException:
-            await asyncio.shield(self._abort_quietly(ids))
+            await asyncio.shield(self._abort_quietly(plan))
             raise
-        return UploadDone.model_validate(done).video_key
+        return done.video_key
 
-    async def _abort_quietly(self, ids: dict) -> None:
+    async def _abort_quietly(self, plan: MultipartGrant) -> None:
         try:
-            await self.request("POST", "/api/videos/multipart/abort", json_body=ids)
+            await self.abort_multipart(plan.video_key, plan.upload_id)
         except (ApiError, Unavailable, httpx.HTTPError):
             pass  # the upload expires on its own; the original error is what matters
 
@@ -153,14 +163,45 @@ class AsyncClient:
         r = await self._storage.put(url, content=blob.chunks(offset, length, meter),
                                     headers={**headers, "content-length": str(length)})
         if r.status_code >= 300:
-            raise ApiError(r.status_code, "storage_refused", f"storage refused the upload: {r.text[:300]}")
+            raise ApiError(r.status_code, "storage_refused", f"storage refused the upload: {r.text[:300]}", response=r)
         return r
+
+    # Uploads step by step, for callers that send the bytes themselves; playing one back.
+
+    async def upload_grant(self, filename: str, size_bytes: int, content_type: str = "video/mp4") -> UploadGrant:
+        """A presigned PUT for one file of exactly this size and type."""
+        request = {"filename": filename, "content_type": content_type, "size_bytes": size_bytes}
+        return UploadGrant.model_validate(await self.request("POST", "/api/videos/upload-url", json_body=request))
+
+    async def multipart_grant(self, filename: str, size_bytes: int, content_type: str = "video/mp4") -> MultipartGrant:
+        """A multipart upload: one presigned PUT per part; complete it with every part's ETag."""
+        request = {"filename": filename, "content_type": content_type, "size_bytes": size_bytes}
+        return MultipartGrant.model_validate(await self.request("POST", "/api/videos/multipart", json_body=request))
+
+    async def complete_multipart(self, video_key: str, upload_id: str, parts: list[dict]) -> UploadDone:
+        """`parts`: {"part_number", "etag"} of each part, in any order."""
+        body = {"key": video_key, "upload_id": upload_id, "parts": parts}
+        return UploadDone.model_validate(await self.request("POST", "/api/videos/multipart/complete", json_body=body))
+
+    async def abort_multipart(self, video_key: str, upload_id: str) -> Aborted:
+        body = {"key": video_key, "upload_id": upload_id}
+        return Aborted.model_validate(await self.request("POST", "/api/videos/multipart/abort", json_body=body))
+
+    async def view_url(self, video_key: str) -> DownloadGrant:
+        """A presigned GET of one of your uploads, to play it (byte ranges, inline)."""
+        return DownloadGrant.model_validate(await self.request("POST", "/api/videos/view-url",
+                                                               json_body={"key": video_key}))
 
     # ------------------------------------------------------------------ jobs
 
-    async def create(self, spec, *, idempotency_key: Optional[str] = None) -> CreatedJob:
-        """Submit a job (a jobspec model or its dict; checked here before it is sent)."""
-        body = JOB_SPEC.dump_python(JOB_SPEC.validate_python(_plain(spec)), mode="json", exclude_unset=True)
+    async def create(self, spec, *, idempotency_key: Optional[str] = None, webhook_url: Optional[str] = None,
+                     webhook_events: Optional[list[WebhookEvent]] = None) -> CreatedJob:
+        """Submit a job (a jobspec model or its dict; checked here before it is sent). With `webhook_url`,
+        its events (by default completed, failed and cancelled) are also sent there, signed with your
+        webhook secret (`new_webhook_secret`; check deliveries with `verify_webhook`)."""
+        hook = {k: v for k, v in (("webhook_url", webhook_url), ("webhook_events", webhook_events)) if v is not None}
+        request = CREATE_JOB.validate_python({**_plain(spec), **hook})
+        body = CREATE_JOB.dump_python(request, mode="json", exclude_unset=True)
         headers = {"idempotency-key": idempotency_key} if idempotency_key else None
         return CreatedJob.model_validate(await self.request("POST", "/api/jobs", json_body=body, headers=headers))
 
@@ -197,6 +238,14 @@ class AsyncClient:
         answer = await self.request("POST", "/api/exports/seen", json_body={"job_ids": job_ids})
         return Marked.model_validate(answer).marked
 
+    async def new_webhook_secret(self) -> WebhookSecret:
+        """A new secret that signs your webhooks, shown once; the previous one keeps signing for a day."""
+        return WebhookSecret.model_validate(await self.request("POST", "/api/webhooks/secret"))
+
+    async def webhook_deliveries(self, job_id: str) -> WebhookDeliveries:
+        """The job's webhook deliveries, each with every attempt."""
+        return WebhookDeliveries.model_validate(await self.request("GET", f"/api/jobs/{job_id}/webhooks"))
+
     async def config(self) -> ServiceConfig:
         return ServiceConfig.model_validate(await self.request("GET", "/api/config"))
 
@@ -216,7 +265,9 @@ class AsyncClient:
         try:
             async with self._storage.stream("GET", grant.url) as r:
                 if r.status_code != 200:
-                    raise ApiError(r.status_code, "storage_refused", f"storage refused the download: {r.status_code}")
+                    await r.aread()
+                    raise ApiError(r.status_code, "storage_refused", f"storage refused the download: {r.status_code}",
+                                   response=r)
                 meter = _Meter(int(r.headers.get("content-length") or grant.size_bytes or 0), progress)
                 with open(partial, "wb") as f:
                     async for chunk in r.aiter_bytes(CHUNK):
@@ -251,8 +302,8 @@ class AsyncClient:
         failures = 0
         while True:
             try:
-                async with asyncio.timeout(_left(deadline)):
-                    async for event in self.events(job_id):
+                async with asyncio.timeout(_left(deadline)), aclosing(self.events(job_id)) as events:
+                    async for event in events:  # closed on return: the socket with it
                         failures = 0
                         if follow.seen(event):
                             return follow.job
@@ -292,7 +343,8 @@ def api_error(r: httpx.Response) -> ApiError:
     except (ValueError, KeyError, TypeError):
         error, reason = "http_error", r.text[:300] or f"HTTP {r.status_code}"
     retry_after = r.headers.get("retry-after")
-    return ApiError(r.status_code, error, reason, float(retry_after) if retry_after and retry_after.isdigit() else None)
+    return ApiError(r.status_code, error, reason, float(retry_after) if retry_after and retry_after.isdigit() else None,
+                    response=r)
 
 
 def _plain(spec):

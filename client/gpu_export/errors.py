@@ -4,11 +4,13 @@ from __future__ import annotations
 
 
 class ApiError(Exception):
-    """The API answered with an error: `status` (HTTP), `error` (a stable code) and `reason` (in words)."""
+    """The API answered with an error: `status` (HTTP), `error` (a stable code) and `reason` (in words);
+    `response`, the whole answer (an httpx.Response: its headers and body as sent)."""
 
-    def __init__(self, status: int, error: str, reason: str, retry_after_s: float | None = None):
+    def __init__(self, status: int, error: str, reason: str, retry_after_s: float | None = None, *, response=None):
         super().__init__(f"HTTP {status} {error}: {reason}")
         self.status, self.error, self.reason, self.retry_after_s = status, error, reason, retry_after_s
+        self.response = response
 
 
 class Unavailable(Exception):

@@ -11,14 +11,13 @@ import os
 import queue
 import subprocess
 import threading
-import time
 from pathlib import Path
 
-import httpx
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
+from gpu_export import Client
 from scripts.gpu_worker_proc import GpuWorker
 from scripts.localstack import NODE_BIN, LocalStack
 
@@ -126,6 +125,7 @@ class Page:
 
     def __init__(self, browser: Browser, stack: LocalStack):
         self.b, self.stack = browser, stack
+        self.clients: list[Client] = []
 
     def open(self, route_sockets: bool = False) -> None:
         """route_sockets: pass the jobs' WebSockets through the driver, which can cut them (cutSockets)."""
@@ -135,10 +135,11 @@ class Page:
     def close(self) -> None:
         self.b("closePage")
 
-    def api(self) -> httpx.Client:
-        """The API as this page's user (the token the page keeps in localStorage)."""
+    def api(self) -> Client:
+        """The API as this page's user (the token the page keeps in localStorage); closed with the page."""
         token = self.b("evaluate", expression="localStorage.getItem('exportToken')")
-        return httpx.Client(base_url=self.stack.url, timeout=30, headers={"authorization": f"Bearer {token}"})
+        self.clients.append(Client(self.stack.url, token))
+        return self.clients[-1]
 
     def upload(self, clip: Path) -> None:
         self.b("setInputFiles", selector="#file", path=str(clip))
@@ -167,12 +168,13 @@ def page(browser, stack):
     yield p
     # Leave nothing running for the next test's worker to pick up.
     try:
-        with p.api() as api:
-            for job in api.get("/api/jobs").json().get("jobs", []):
-                if job["status"] in ("pending", "processing"):
-                    api.post(f"/api/jobs/{job['job_id']}/cancel")
+        api = p.api()
+        for job in api.list(["pending", "processing"]).jobs:
+            api.cancel(job.job_id)
     except Exception:
         pass
+    for client in p.clients:
+        client.close()
 
 
 @pytest.fixture
@@ -192,11 +194,3 @@ def start_worker(stack, tmp_path):
 def short_clip(tmp_path_factory) -> Path:
     """3 s, 90 frames."""
     return make_clip(tmp_path_factory.mktemp("clips") / "short.mp4", 3)
-
-
-def wait_until(condition, timeout: float, what: str, interval: float = 0.2):
-    deadline = time.monotonic() + timeout
-    while not (value := condition()):
-        assert time.monotonic() < deadline, f"{what}: not after {timeout} s"
-        time.sleep(interval)
-    return value

@@ -7,10 +7,11 @@ from __future__ import annotations
 import base64
 import io
 import json
+import tempfile
+from pathlib import Path
 
 import av
 import cv2
-import httpx
 import numpy as np
 import pytest
 from gpu_worker.processors.overlay import OverlayProcessor
@@ -91,9 +92,8 @@ class Editor:
         self.b("click", selector=video)  # the video's own controls: a click plays it
         self.b("waitForFunction", expression=f"(v => !v.paused && v.currentTime > 0.3)(document.querySelector(\"{video}\"))",
                timeout=15)
-        with self.page.api() as api:
-            url = api.get(f"/api/jobs/{job_id}/download").json()["url"]
-        return job_id, httpx.get(url, timeout=30).content
+        with tempfile.TemporaryDirectory() as tmp:
+            return job_id, self.page.api().download(job_id, Path(tmp) / "rendered.mp4").read_bytes()
 
 
 def frames(data: bytes, fmt: str) -> list[np.ndarray]:

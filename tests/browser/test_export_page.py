@@ -9,9 +9,11 @@ import time
 import av
 import pytest
 
+from jobspec import JobView
+
 from ..clips import FPS, make_clip
+from ..polling import wait_until
 from ..stack.conftest import video_bytes
-from .conftest import wait_until
 
 
 def decoded_frames(path) -> int:
@@ -19,9 +21,9 @@ def decoded_frames(path) -> int:
         return sum(1 for _ in container.decode(video=0))
 
 
-def finished(api, job_id: str, worker) -> dict:
-    job = api.get(f"/api/jobs/{job_id}").json()
-    assert job["status"] == "complete", f"{job}\n--- worker log ---\n{worker.log_path.read_text()[-3000:]}"
+def finished(api, job_id: str, worker) -> JobView:
+    job = api.get(job_id)
+    assert job.status == "complete", f"{job}\n--- worker log ---\n{worker.log_path.read_text()[-3000:]}"
     return job
 
 
@@ -63,15 +65,14 @@ def test_completed_while_away_toast(page, browser, short_clip, start_worker, tmp
     worker = start_worker()
     assert worker.wait(90) == 0
     finished(api, job_id, worker)
-    away = api.get("/api/exports/active").json()
-    assert [j["job_id"] for j in away["finished_while_away"]] == [job_id]
+    assert [j.job_id for j in api.active().finished_while_away] == [job_id]
 
     page.open()
     toast = ".toast:has-text('Export completed while you were away')"
     browser.wait_for(toast)
     browser.wait_for(f"{toast} button:has-text('Download')")
     browser.screenshot("2-completed-while-away.png")
-    wait_until(lambda: api.get("/api/exports/active").json() == {"active": [], "finished_while_away": []}, 10,
+    wait_until(lambda: api.active().model_dump() == {"active": [], "finished_while_away": []}, 10,
                "the job is marked seen")
 
     saved = tmp_path / "away.mp4"
@@ -98,12 +99,12 @@ def test_killed_worker_resumes_and_the_page_says_so(page, browser, long_clip, st
     api = page.api()
 
     first = start_worker("--checkpoint-frames", "30")
-    wait_until(lambda: api.get(f"/api/jobs/{job_id}").json()["checkpoint"], 60, "a first checkpoint", interval=0.05)
+    wait_until(lambda: api.get(job_id).checkpoint, 60, "a first checkpoint", interval=0.05)
     first.signal(signal.SIGKILL)
     first.wait(10)
-    job = api.get(f"/api/jobs/{job_id}").json()
-    stored, total = job["checkpoint"]["frame"], job["total_frames"]
-    assert 0 < stored < total and job["status"] == "processing"
+    job = api.get(job_id)
+    stored, total = job.checkpoint.frame, job.total_frames
+    assert 0 < stored < total and job.status == "processing"
 
     second = start_worker("--checkpoint-frames", "30")  # claims the job once the first one's lease expires
     expected = f"Resumed from {100 * stored // total}% (attempt 2)"
@@ -112,7 +113,7 @@ def test_killed_worker_resumes_and_the_page_says_so(page, browser, long_clip, st
 
     assert second.wait(120) == 0
     job = finished(api, job_id, second)
-    assert job["resume_count"] == 1 and job["attempts"] == 1
+    assert job.resume_count == 1 and job.attempts == 1
     browser.wait_for(f"{card}[data-status='complete']", timeout=30)
     assert browser.text(f"{card} .percent") == "100%"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
-import httpx
+from gpu_export import Client
 
 from .conftest import Page
 
@@ -18,13 +18,14 @@ def test_a_link_token_is_adopted_only_after_confirmation(page, browser, stack):
     page.open()
     mine = browser("evaluate", expression="localStorage.getItem('exportToken')")
     me = whoami(browser)
-    other = httpx.post(f"{stack.url}/api/auth/anonymous").json()  # e.g. an attacker's account
-    link = f"{stack.url}/#" + urlencode({"token": other["token"], "video": f"videos/raw/{other['user_id']}/x/a.mp4"})
+    with Client(stack.url) as attacker:
+        other = attacker.sign_up_anonymous()  # e.g. an attacker's account
+    link = f"{stack.url}/#" + urlencode({"token": other.token, "video": f"videos/raw/{other.user_id}/x/a.mp4"})
 
     browser("goto", url="about:blank")  # the link opens as a new document (a fragment-only change would not)
     browser("goto", url=link)
     browser.wait_for("#signin-link")
-    assert other["user_id"] in browser.text("#signin-link-account")
+    assert other.user_id in browser.text("#signin-link-account")
     assert "You are signed in as" in browser.text("#signin-link")
     browser.screenshot("signin-link-confirm.png")
     browser("click", selector="#signin-link-reject")
@@ -37,8 +38,8 @@ def test_a_link_token_is_adopted_only_after_confirmation(page, browser, stack):
     browser("goto", url=link)
     browser("click", selector="#signin-link-accept")
     browser.wait_for("body[data-ready='true']")
-    assert browser("evaluate", expression="localStorage.getItem('exportToken')") == other["token"]
-    assert other["user_id"] in whoami(browser)
+    assert browser("evaluate", expression="localStorage.getItem('exportToken')") == other.token
+    assert other.user_id in whoami(browser)
     assert browser.text("#videos").startswith("a.mp4")
 
 
@@ -56,7 +57,7 @@ def test_sign_in_url_round_trip(browser, prod_stack, identity_provider):
     assert whoami(browser) == "Signed in as alice@example.test"
     assert browser("evaluate", expression="document.querySelector('#signin-link')") is None
     with page.api() as api:
-        assert api.get("/api/auth/me").json()["user_id"] == "alice"
+        assert api.whoami().user_id == "alice"
 
 
 def test_a_forged_sign_in_redirect_still_asks(browser, prod_stack, identity_provider):

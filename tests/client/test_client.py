@@ -6,6 +6,7 @@ import asyncio
 import uuid
 
 import av
+import httpx
 import pytest
 
 from gpu_export import ApiError, AsyncClient, Client, TimedOut
@@ -92,3 +93,58 @@ def test_async_client_multipart_upload_in_parts(stack, clip, tmp_path):
     assert (tmp_path / "back.bin").read_bytes() == big.read_bytes()
     # planned as a multipart upload (the Worker records the declared size on those)
     assert r2.s3.head_object(Bucket=r2.bucket, Key=key)["Metadata"] == {"declared-size": str(big.stat().st_size)}
+
+
+def test_the_steps_of_an_upload_and_playing_one_back(api: Client, clip):
+    """For callers that send the bytes themselves: a grant, the PUT, a presigned GET to play it."""
+    data = clip.read_bytes()
+    grant = api.upload_grant("steps.mp4", len(data))
+    assert httpx.put(grant.upload_url, content=data, headers=grant.headers).status_code == 200
+    view = api.view_url(grant.video_key)
+    assert view.size_bytes == len(data) and httpx.get(view.url).content == data
+    plan = api.multipart_grant("parts.mp4", 9 << 20)
+    assert [p.size_bytes for p in plan.parts] == [9 << 20]
+    assert api.abort_multipart(plan.video_key, plan.upload_id).aborted
+    with pytest.raises(ApiError) as e:
+        api.complete_multipart(plan.video_key, plan.upload_id, [{"part_number": 1, "etag": "x"}])
+    assert e.value.status == 400 and e.value.error == "multipart_failed"
+
+
+def test_account_and_webhook_subscription(api: Client, clip):
+    me = api.whoami()
+    assert me.anonymous and me.user_id in api.token
+    secret = api.new_webhook_secret()
+    assert secret.secret.startswith("whsec_") and secret.previous_secret_valid_until is None
+    spec = {"type": "overlay", "input_video_key": api.upload(clip), "params": OVERLAY}
+    created = api.create(spec, webhook_url="https://hooks.example.com/x", webhook_events=["failed"])
+    api.cancel(created.job_id)  # sends nothing: only a failure would
+    hooks = api.webhook_deliveries(created.job_id)
+    assert hooks.webhook == {"url": "https://hooks.example.com/x", "events": ["failed"]} and hooks.deliveries == []
+    with pytest.raises(ApiError) as e:
+        api.create(spec, webhook_url="https://localhost/x")
+    assert e.value.status == 422 and e.value.error == "webhook_refused"
+
+
+def test_any_call_with_request_and_the_whole_answer_of_a_refusal(api: Client):
+    assert api.request("POST", "/api/exports/seen", content='{"job_ids": ["nope"]}') == {"marked": 0}
+    with pytest.raises(ApiError) as e:
+        api.request("POST", "/api/exports/seen", content="{not json")
+    assert e.value.status == 400 and e.value.error == "malformed_json"
+    assert e.value.response.json() == {"error": e.value.error, "reason": e.value.reason}
+    assert e.value.response.headers["content-type"].startswith("application/json")
+
+
+def test_wait_leaves_no_socket_open(stack, clip):
+    """`wait` returns as soon as the job is finished, with the job's WebSocket closed (not left for the
+    garbage collector, whose pending tasks were destroyed when a script ended)."""
+    async def scenario():
+        async with AsyncClient(stack.url) as api:
+            await api.sign_up_anonymous()
+            key = await api.upload(clip)
+            created = await api.create({"type": "overlay", "input_video_key": key, "params": OVERLAY})
+            await api.cancel(created.job_id)
+            job = await api.wait(created.job_id, timeout_s=30)
+            return job, [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+
+    job, left = asyncio.run(scenario())
+    assert job.status == "cancelled" and left == []

@@ -1,5 +1,5 @@
 """A real `wrangler dev` for the security suite: short-lived presigned URLs and WebSocket tickets (so
-expiry is observed, not assumed), a small upload cap, short leases. Users are the stack tests' `Api`."""
+expiry is observed, not assumed), a small upload cap, short leases. Users are gpu_export Clients."""
 
 from __future__ import annotations
 
@@ -10,13 +10,14 @@ import httpx
 import pytest
 
 from controlplane import auth
+from gpu_export import Client
 from gpu_worker.control import ControlPlane
 from gpu_worker.queue_client import QueueClient
 from gpu_worker.storage import R2
 from scripts.gpu_worker_proc import r2_config
 from jobspec import SIGNATURE_HEADER, ClaimGrant, format_signature_header, pod_signature
 from scripts.localstack import LocalStack
-from tests.stack.conftest import Api, video_bytes
+from tests.stack.conftest import overlay_job, video_bytes
 
 TTL_S = 10  # presigned URLs and socket tickets: long enough to use at once, short enough to outlive
 STACK_VARS = {"LEASE_TIMEOUT_S": "3", "HEARTBEAT_INTERVAL_S": "1", "MAX_ATTEMPTS": "3", "REQUEUE_DELAY_S": "0",
@@ -31,20 +32,26 @@ def stack(tmp_path_factory):
         yield s
 
 
-def user(stack) -> Api:
-    """A user with a token of its own: the suite makes hundreds, and sign-ups are rate-limited per address
+def user_token(stack) -> str:
+    """A new user's token: the suite makes hundreds of users, and sign-ups are rate-limited per address
     (test_rate_limits covers them)."""
-    return Api(stack, auth.issue_user_token(stack.vars["AUTH_SECRET"], auth.new_user_id()))
+    return auth.issue_user_token(stack.vars["AUTH_SECRET"], auth.new_user_id())
 
 
 @pytest.fixture
-def alice(stack) -> Api:
-    return user(stack)
+def new_user(stack, client_for):
+    """Makes users of the stack (Clients, each with a token of its own)."""
+    return lambda: client_for(stack, user_token(stack))
 
 
 @pytest.fixture
-def bob(stack) -> Api:
-    return user(stack)
+def alice(new_user) -> Client:
+    return new_user()
+
+
+@pytest.fixture
+def bob(new_user) -> Client:
+    return new_user()
 
 
 @pytest.fixture(scope="session")
@@ -83,16 +90,16 @@ def leave_only(queue: QueueClient, job_ids, timeout: float = 60) -> None:
     queue.ack([], [(lease_id, 0) for lease_id in held.values()])
 
 
-def claimed_job(api: Api, stack, pod_name: str = "pod-a") -> tuple[str, ControlPlane, ClaimGrant]:
+def claimed_job(api: Client, stack, pod_name: str = "pod-a") -> tuple[str, ControlPlane, ClaimGrant]:
     """A new job of `api`'s, claimed by a pod (straight from the pod API; its queue message stays)."""
-    job_id = api.create(api.upload(video_bytes(b"v" * 400))).json()["job_id"]
+    job_id = api.create(overlay_job(api.upload(video_bytes(b"v" * 400)))).job_id
     control = pod(stack, pod_name)
     grant = control.claim(job_id, ["libx264"])
     assert isinstance(grant, ClaimGrant), grant
     return job_id, control, grant
 
 
-def completed_job(api: Api, stack, r2: R2, output: bytes = b"rendered" * 100) -> str:
+def completed_job(api: Client, stack, r2: R2, output: bytes = b"rendered" * 100) -> str:
     """A job of `api`'s, complete, with its output stored where the pod stores it."""
     job_id, control, grant = claimed_job(api, stack)
     r2.write(grant.output_key, output, "video/mp4")

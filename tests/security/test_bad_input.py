@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from scripts.gpu_worker_proc import GpuWorker
+from tests.stack.conftest import refusal
 
 from .conftest import is_error, leave_only, r2_keys
 
@@ -100,10 +101,10 @@ def key(alice):
 
 
 def unchanged(alice, r2):
-    jobs, keys = alice.http.get("/api/jobs", params={"limit": 100}).json()["jobs"], r2_keys(r2)
+    jobs, keys = alice.list(limit=100).jobs, r2_keys(r2)
 
     def check():
-        assert alice.http.get("/api/jobs", params={"limit": 100}).json()["jobs"] == jobs
+        assert alice.list(limit=100).jobs == jobs
         assert r2_keys(r2) == keys
     return check
 
@@ -113,8 +114,9 @@ def test_bad_job_requests_are_refused_and_write_nothing(case, alice, key, r2):
     name, body, status, code, reason = case
     check = unchanged(alice, r2)
     data = body(key, alice)
-    content = data if isinstance(data, (str, bytes)) else json.dumps(data)
-    r = alice.http.post("/api/jobs", content=content, headers={"Idempotency-Key": f"bad-{name}"})
+    content = data if isinstance(data, (str, bytes)) else json.dumps(data)  # as it is: `create` would check it
+    r = refusal(alice.request, "POST", "/api/jobs", content=content,
+                headers={"Idempotency-Key": f"bad-{name}"}).response
     assert is_error(r, status, code), r.text[:300]
     assert reason in r.json()["reason"], r.json()["reason"]
     check()
@@ -131,16 +133,15 @@ QUERY_CASES = [
 
 @pytest.mark.parametrize("params,status,code", QUERY_CASES)
 def test_bad_list_queries_are_refused(params, status, code, alice):
-    r = alice.http.get("/api/jobs", params=params)
+    r = refusal(alice.request, "GET", "/api/jobs", params=params).response
     assert is_error(r, status, code), (params, r.text)
 
 
 def test_repeated_filters_and_long_seen_lists_are_served(alice):
     """Both were 500s: more bound parameters than D1 takes."""
-    r = alice.http.get("/api/jobs", params={"status": ",".join(["pending", "error"] * 100)})
-    assert r.status_code == 200, r.text
-    r = alice.http.post("/api/exports/seen", json={"job_ids": [f"job{i}" for i in range(200)]})
-    assert r.status_code == 200 and r.json() == {"marked": 0}, r.text
+    alice.list(["pending", "error"] * 100)
+    assert alice.request("POST", "/api/exports/seen", json_body={"job_ids": [f"job{i}" for i in range(200)]}) == {
+        "marked": 0}
 
 
 OTHER_CASES = [
@@ -173,7 +174,7 @@ OTHER_CASES = [
 def test_bad_upload_and_seen_requests_are_refused(path, body, status, alice, key, r2):
     check = unchanged(alice, r2)
     body = json.loads(json.dumps(body).replace("KEY", key))
-    r = alice.http.post(path, json=body)
+    r = refusal(alice.request, "POST", path, json_body=body).response
     assert is_error(r, status), (path, body, r.text[:300])
     check()
 
@@ -181,15 +182,13 @@ def test_bad_upload_and_seen_requests_are_refused(path, body, status, alice, key
 @pytest.mark.parametrize("filename", ["../../x", "../../../etc/passwd", "..", "/", "a/../../b.mp4", "..\\..\\c.mp4",
                                       "%2e%2e%2fx", "\u202egnp.mp4", "con.mp4\u0000.txt"])
 def test_upload_file_names_cannot_leave_the_users_folder(filename, alice, r2):
-    grant = alice.http.post("/api/videos/upload-url", json={"filename": filename, "content_type": "video/mp4",
-                                                            "size_bytes": 10})
-    assert grant.status_code == 200, grant.text
-    key = grant.json()["video_key"]
+    grant = alice.upload_grant(filename, 10)
+    key = grant.video_key
     user_id = alice.token.split(".")[1]
     prefix, upload_id, name = key.rsplit("/", 2)
     assert prefix == f"videos/raw/{user_id}" and ".." not in key and name and not name.startswith(".")
     assert all(c.isalnum() or c in "._-" for c in name), name
-    put = httpx.put(grant.json()["upload_url"], content=b"x" * 10, headers=grant.json()["headers"])
+    put = httpx.put(grant.upload_url, content=b"x" * 10, headers=grant.headers)
     assert put.status_code == 200
     assert key in r2_keys(r2)
 
@@ -213,15 +212,15 @@ def test_inputs_that_are_not_videos_fail_their_job_with_a_reason(alice, stack, q
                            "-c:v", "libx264", "-pix_fmt", "yuv420p")
     inputs = {"truncated": video[: len(video) // 2], "audio only": audio, "header only": video[:64],
               "zero frames": no_frames}
-    jobs = {name: alice.create(alice.upload(data)).json()["job_id"] for name, data in inputs.items()}
+    jobs = {name: alice.create(overlay(alice.upload(data))).job_id for name, data in inputs.items()}
 
     leave_only(queue, jobs.values())
     worker = GpuWorker(stack, tmp_path / "worker", "pod-bad-input")
     try:
         deadline = time.monotonic() + 120
-        while any(alice.job(j)["status"] in ("pending", "processing") for j in jobs.values()):
+        while any(not alice.get(j).terminal for j in jobs.values()):
             assert worker.proc.poll() is None, worker.log_path.read_text()[-2000:]
-            assert time.monotonic() < deadline, {n: alice.job(j)["status"] for n, j in jobs.items()}
+            assert time.monotonic() < deadline, {n: alice.get(j).status for n, j in jobs.items()}
             time.sleep(0.5)
     finally:
         worker.signal(signal.SIGTERM)
@@ -230,10 +229,10 @@ def test_inputs_that_are_not_videos_fail_their_job_with_a_reason(alice, stack, q
         except subprocess.TimeoutExpired:
             worker.kill()
     for name, job_id in jobs.items():
-        job = alice.job(job_id)
-        assert job["status"] == "error" and job["attempts"] == 0, (name, job)
-        assert "input" in job["error"] or "video" in job["error"], (name, job["error"])
-    assert alice.http.get(f"/api/jobs/{jobs['truncated']}/download").status_code == 409
+        job = alice.get(job_id)
+        assert job.status == "error" and job.attempts == 0, (name, job)
+        assert "input" in job.error or "video" in job.error, (name, job.error)
+    assert refusal(alice.download_url, jobs["truncated"]).status == 409
 
 
 NOT_VIDEOS = {"text": b"this is not a video\n" * 50, "a PNG image": b"\x89PNG\r\n\x1a\n" + bytes(200),
@@ -244,7 +243,7 @@ NOT_VIDEOS = {"text": b"this is not a video\n" * 50, "a PNG image": b"\x89PNG\r\
 def test_what_is_not_a_video_container_is_refused_before_a_job_is_queued(kind, alice, r2):
     key = alice.upload(NOT_VIDEOS[kind])
     check = unchanged(alice, r2)
-    r = alice.create(key)
+    r = refusal(alice.create, overlay(key)).response
     assert is_error(r, 422, "input_not_video"), r.text
     assert f"reads as {kind}" in r.json()["reason"], r.json()["reason"]
     check()
@@ -252,11 +251,10 @@ def test_what_is_not_a_video_container_is_refused_before_a_job_is_queued(kind, a
 
 def test_a_multipart_upload_that_is_not_a_video_is_refused_and_removed(alice, r2):
     size = 5 << 20
-    info = alice.http.post("/api/videos/multipart", json={"filename": "notes.mp4", "content_type": "video/mp4",
-                                                          "size_bytes": size}).json()
-    etag = httpx.put(info["parts"][0]["url"], content=b"plain text\n" * (size // 11) + b"x" * (size % 11),
+    info = alice.multipart_grant("notes.mp4", size)
+    etag = httpx.put(info.parts[0].url, content=b"plain text\n" * (size // 11) + b"x" * (size % 11),
                      timeout=60).headers["etag"]
-    done = alice.http.post("/api/videos/multipart/complete", json={
-        "key": info["video_key"], "upload_id": info["upload_id"], "parts": [{"part_number": 1, "etag": etag}]})
+    done = refusal(alice.complete_multipart, info.video_key, info.upload_id,
+                   [{"part_number": 1, "etag": etag}]).response
     assert is_error(done, 422, "input_not_video") and "reads as text" in done.json()["reason"], done.text
-    assert info["video_key"] not in r2_keys(r2)
+    assert info.video_key not in r2_keys(r2)

@@ -9,15 +9,18 @@ from __future__ import annotations
 import json
 import math
 
+import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from controlplane import safe_json
 from controlplane.safe_json import MAX_DEPTH
+from gpu_export import Client
 from jobspec import MAX_REQUEST_BYTES
+from tests.stack.conftest import overlay_job
 
-from .conftest import is_error, user
+from .conftest import is_error, user_token
 
 EXAMPLES = 150
 SETTINGS = settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
@@ -47,17 +50,30 @@ def dumps(value) -> str:
 
 
 @pytest.fixture(scope="module")
-def fuzzer(stack):
-    api = user(stack)
-    api.key = api.upload(b"\x00\x00\x00\x18ftypmp42" + bytes(200))
-    return api
+def user(stack):
+    with Client(stack.url, user_token(stack)) as api:
+        yield api
+
+
+@pytest.fixture(scope="module")
+def key(user) -> str:
+    """One upload of the user's."""
+    return user.upload(b"\x00\x00\x00\x18ftypmp42" + bytes(200))
+
+
+@pytest.fixture(scope="module")
+def fuzzer(stack, user):
+    """The user's requests as they are sent, whatever they are: a plain HTTP session with its token (the
+    client checks a request before it sends it)."""
+    with httpx.Client(base_url=stack.url, timeout=30, headers={"authorization": f"Bearer {user.token}"}) as http:
+        yield http
 
 
 @SETTINGS
 @given(path=st.sampled_from(POST_PATHS), body=json_values | st.binary(max_size=200).map(lambda b: b"\xff" + b))
 def test_random_bodies(fuzzer, path, body):
     content = body if isinstance(body, bytes) else dumps(body)
-    check(fuzzer.http.post(path, content=content, headers={"content-type": "application/json"}))
+    check(fuzzer.post(path, content=content, headers={"content-type": "application/json"}))
 
 
 @SETTINGS
@@ -66,10 +82,10 @@ def test_random_bodies(fuzzer, path, body):
        job_id=st.text(alphabet=st.characters(blacklist_categories=["Cs", "Cc"], blacklist_characters="/?#%"),
                       min_size=1, max_size=40))
 def test_random_queries_and_ids(fuzzer, params, job_id):
-    check(fuzzer.http.get("/api/jobs", params=params))
-    check(fuzzer.http.get("/api/exports/active", params=params))
+    check(fuzzer.get("/api/jobs", params=params))
+    check(fuzzer.get("/api/exports/active", params=params))
     for path in (f"/api/jobs/{job_id}", f"/api/jobs/{job_id}/download"):
-        check(fuzzer.http.get(path, params=params))
+        check(fuzzer.get(path, params=params))
 
 
 def valid_bodies(key: str) -> dict:
@@ -125,8 +141,8 @@ def paths(value, prefix=()):
 
 @SETTINGS
 @given(data=st.data())
-def test_valid_requests_with_one_part_mutated(fuzzer, data):
-    bodies = valid_bodies(fuzzer.key)
+def test_valid_requests_with_one_part_mutated(fuzzer, key, data):
+    bodies = valid_bodies(key)
     path = data.draw(st.sampled_from(sorted(bodies)))
     body = data.draw(st.sampled_from(bodies[path]))
     where = data.draw(st.sampled_from(list(paths(body))))
@@ -138,7 +154,7 @@ def test_valid_requests_with_one_part_mutated(fuzzer, data):
     else:
         mutated = mutate(body, where, data.draw(json_values | st.sampled_from([math.nan, -1, 0, 2**53, "x" * 300])),
                          how == "drop" and bool(where))
-    check(fuzzer.http.post(path, content=dumps(mutated), headers={"content-type": "application/json"}))
+    check(fuzzer.post(path, content=dumps(mutated), headers={"content-type": "application/json"}))
 
 
 def _at(value, path):
@@ -200,16 +216,15 @@ def expect_structure_refusal(r, text: str) -> None:
 def test_bodies_of_any_depth_width_and_size(fuzzer, path, field, shape):
     inner = shaped(shape)
     text = inner if field is None else f'{{"type": "overlay", "{field}": {inner}}}'
-    r = fuzzer.http.post(path, content=text, headers={"content-type": "application/json"})
+    r = fuzzer.post(path, content=text, headers={"content-type": "application/json"})
     expect_structure_refusal(r, text)
 
 
 @pytest.fixture(scope="module")
-def socket(fuzzer):
+def socket(user, key):
     import websockets.sync.client as ws_client
 
-    job_id = fuzzer.create(fuzzer.key).json()["job_id"]
-    url = fuzzer.http.post(f"/api/jobs/{job_id}/ws-ticket").json()["websocket_url"]
+    url = user.create(overlay_job(key)).websocket_url
     with ws_client.connect(url, open_timeout=20, max_size=None) as ws:
         ws.recv(timeout=20)  # snapshot
         yield ws

@@ -15,47 +15,47 @@ from websockets.exceptions import InvalidStatus
 from controlplane import auth
 
 from .conftest import completed_job, is_error, r2_keys
-from tests.stack.conftest import video_bytes
+from tests.stack.conftest import overlay_job, refusal, video_bytes
 
 
 def refused_like_nothing(bob, method: str, path: str, job_id: str, **kw) -> None:
-    mine = bob.http.request(method, path.format(job_id), **kw)
-    ghost = bob.http.request(method, path.format(uuid.uuid4().hex), **kw)
+    mine = refusal(bob.request, method, path.format(job_id), **kw).response
+    ghost = refusal(bob.request, method, path.format(uuid.uuid4().hex), **kw).response
     assert is_error(mine, 404, "not_found"), (path, mine.text)
     assert mine.json() == ghost.json(), (path, mine.text, ghost.text)
 
 
 def test_another_users_job_reads_as_no_job(alice, bob, stack, r2):
     done = completed_job(alice, stack, r2)
-    waiting = alice.create(alice.upload(video_bytes(b"w" * 300))).json()["job_id"]
-    before = {j: alice.job(j) for j in (done, waiting)}
+    waiting = alice.create(overlay_job(alice.upload(video_bytes(b"w" * 300)))).job_id
+    before = {j: alice.get(j) for j in (done, waiting)}
     for job_id in (done, waiting):
         for method, path, kw in [("GET", "/api/jobs/{}", {}), ("POST", "/api/jobs/{}/cancel", {}),
                                  ("POST", "/api/jobs/{}/retry", {}), ("GET", "/api/jobs/{}/download", {}),
                                  ("GET", "/api/jobs/{}/download", {"params": {"redirect": "1"}}),
                                  ("POST", "/api/jobs/{}/ws-ticket", {})]:
             refused_like_nothing(bob, method, path, job_id, **kw)
-    assert {j: alice.job(j) for j in (done, waiting)} == before
+    assert {j: alice.get(j) for j in (done, waiting)} == before
 
 
 def test_another_users_jobs_never_reach_the_list(alice, bob):
     key = alice.upload(video_bytes(b"l" * 300))
-    ids = [alice.create(key).json()["job_id"] for _ in range(3)]
-    cursor = alice.http.get("/api/jobs", params={"limit": 1}).json()["next_cursor"]
+    ids = [alice.create(overlay_job(key)).job_id for _ in range(3)]
+    cursor = alice.list(limit=1).next_cursor
     assert cursor
-    for params in ({}, {"cursor": cursor}, {"status": "pending"}, {"status": "pending", "cursor": cursor, "limit": 100}):
-        page = bob.http.get("/api/jobs", params=params)
-        assert page.status_code == 200 and page.json()["jobs"] == [], params
-    active = bob.http.get("/api/exports/active").json()
-    assert not {j["job_id"] for j in active["active"] + active["finished_while_away"]} & set(ids)
+    for query in ({}, {"cursor": cursor}, {"status": ["pending"]},
+                  {"status": ["pending"], "cursor": cursor, "limit": 100}):
+        assert bob.list(**query).jobs == [], query
+    active = bob.active()
+    assert not {j.job_id for j in active.active + active.finished_while_away} & set(ids)
 
 
 def test_another_user_cannot_mark_my_finished_jobs_seen(alice, bob):
-    job_id = alice.create(alice.upload(video_bytes(b"m" * 300))).json()["job_id"]
-    assert alice.http.post(f"/api/jobs/{job_id}/cancel").status_code == 200
-    assert bob.http.post("/api/exports/seen", json={"job_ids": [job_id]}).json() == {"marked": 0}
-    away = alice.http.get("/api/exports/active").json()["finished_while_away"]
-    assert job_id in [j["job_id"] for j in away]
+    job_id = alice.create(overlay_job(alice.upload(video_bytes(b"m" * 300)))).job_id
+    assert alice.cancel(job_id).status == "cancelled"
+    assert bob.mark_seen([job_id]) == 0
+    away = alice.active().finished_while_away
+    assert job_id in [j.job_id for j in away]
 
 
 def test_another_users_upload_key_is_not_an_input(alice, bob):
@@ -66,42 +66,37 @@ def test_another_users_upload_key_is_not_an_input(alice, bob):
              for key in (theirs, ghost)]
     for body in reels + [{"type": "framing", "input_video_key": theirs,
                           "params": {"crop_keyframes": [{"t": 0, "x": 0, "y": 0, "w": 0.5, "h": 1}]}}]:
-        r = bob.http.post("/api/jobs", json=body)
+        r = refusal(bob.create, body).response
         assert is_error(r, 404, "input_not_found"), r.text
-    ours, ghosts = (bob.http.post("/api/jobs", json=body).json()["reason"] for body in reels)
+    ours, ghosts = (refusal(bob.create, body).reason for body in reels)
     assert ours.replace(theirs, "K") == ghosts.replace(ghost, "K")  # existence is not leaked
-    assert bob.http.get("/api/jobs").json()["jobs"] == []
+    assert bob.list().jobs == []
 
 
 def test_multipart_on_another_users_key_is_refused_and_theirs_still_completes(alice, bob):
     size = 5 << 20
-    info = alice.http.post("/api/videos/multipart", json={"filename": "big.mp4", "content_type": "video/mp4",
-                                                          "size_bytes": size}).json()
-    part = info["parts"][0]
-    etag = httpx.put(part["url"], content=video_bytes(bytes(size))[:size], timeout=60).headers["etag"]
+    info = alice.multipart_grant("big.mp4", size)
+    part = info.parts[0]
+    etag = httpx.put(part.url, content=video_bytes(bytes(size))[:size], timeout=60).headers["etag"]
     parts = [{"part_number": 1, "etag": etag}]
-    for path, body in [("/api/videos/multipart/abort", {"key": info["video_key"], "upload_id": info["upload_id"]}),
-                       ("/api/videos/multipart/complete", {"key": info["video_key"], "upload_id": info["upload_id"],
-                                                           "parts": parts})]:
-        r = bob.http.post(path, json=body)
+    elsewhere = info.video_key.rsplit("/", 1)[0] + "/other.mp4"
+    for call, args in [(bob.abort_multipart, ()), (bob.complete_multipart, (parts,))]:
+        r = refusal(call, info.video_key, info.upload_id, *args).response
         assert is_error(r, 404, "not_found"), r.text
-        ghost = bob.http.post(path, json={**body, "key": info["video_key"].rsplit("/", 1)[0] + "/other.mp4"})
+        ghost = refusal(call, elsewhere, info.upload_id, *args).response
         assert ghost.json() == r.json()
     # Bob's own key with Alice's upload id does not reach her upload either.
-    own = bob.http.post("/api/videos/multipart", json={"filename": "b.mp4", "content_type": "video/mp4",
-                                                       "size_bytes": size}).json()
-    r = bob.http.post("/api/videos/multipart/complete",
-                      json={"key": own["video_key"], "upload_id": info["upload_id"], "parts": parts})
+    own = bob.multipart_grant("b.mp4", size)
+    r = refusal(bob.complete_multipart, own.video_key, info.upload_id, parts).response
     assert r.status_code in (400, 404) and is_error(r, r.status_code)
-    done = alice.http.post("/api/videos/multipart/complete",
-                           json={"key": info["video_key"], "upload_id": info["upload_id"], "parts": parts})
-    assert done.status_code == 200 and done.json()["size_bytes"] == size, done.text
+    done = alice.complete_multipart(info.video_key, info.upload_id, parts)
+    assert done.size_bytes == size, done
 
 
 def test_storage_needs_a_signature_and_a_signature_covers_one_object(alice, stack, r2):
     job_id = completed_job(alice, stack, r2)
     theirs = alice.upload(video_bytes(b"secret-input" * 30))
-    url = alice.http.get(f"/api/jobs/{job_id}/download").json()["url"]
+    url = alice.download_url(job_id).url
     assert httpx.get(url).status_code == 200
     output = "videos/output/" + urlsplit(url).path.split("/videos/output/", 1)[1]
     base = url.split("?", 1)[0].rsplit("/videos/", 1)[0]
@@ -130,9 +125,9 @@ def test_forged_tokens_are_refused(alice, bob, stack):
 
 
 def test_a_socket_needs_a_ticket_for_that_job_from_that_user(alice, bob, stack):
-    theirs = alice.create(alice.upload(video_bytes(b"s" * 300))).json()["job_id"]
-    mine = bob.create(bob.upload(video_bytes(b"s" * 300))).json()["job_id"]
-    ticket = parse_qs(urlsplit(bob.http.post(f"/api/jobs/{mine}/ws-ticket").json()["websocket_url"]).query)["ticket"][0]
+    theirs = alice.create(overlay_job(alice.upload(video_bytes(b"s" * 300)))).job_id
+    mine = bob.create(overlay_job(bob.upload(video_bytes(b"s" * 300)))).job_id
+    ticket = parse_qs(urlsplit(bob.socket_url(mine).websocket_url).query)["ticket"][0]
     user_b, _, expires, nonce, mac = ticket.split(".")
     user_a = alice.token.split(".")[1]
     ws = stack.url.replace("http://", "ws://")

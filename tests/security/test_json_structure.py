@@ -14,8 +14,7 @@ import pytest
 import websockets.sync.client as ws_client
 
 from controlplane.safe_json import MAX_DEPTH
-
-from tests.stack.conftest import video_bytes
+from tests.stack.conftest import overlay_job, refusal, video_bytes
 
 from .conftest import claimed_job, is_error, signed_post
 
@@ -31,8 +30,7 @@ class Watcher:
     `instance_born` (in every pong) changes if the object was rebuilt."""
 
     def __init__(self, api):
-        job_id = api.create(api.upload(video_bytes(b"w" * 300))).json()["job_id"]
-        url = api.http.post(f"/api/jobs/{job_id}/ws-ticket").json()["websocket_url"]
+        url = api.create(overlay_job(api.upload(video_bytes(b"w" * 300)))).websocket_url
         self.ws = ws_client.connect(url, open_timeout=20, legacy=True)
         assert json.loads(self.ws.recv(timeout=20))["type"] == "snapshot"
         self.born = self.ping()
@@ -73,7 +71,7 @@ def user_paths(alice) -> dict[str, str]:
 def test_a_deeply_nested_body_is_refused_and_harms_nothing(alice, watcher):
     for path, body in user_paths(alice).items():
         started = time.monotonic()
-        r = alice.http.post(path, content=body, headers={"content-type": "application/json"})
+        r = refusal(alice.request, "POST", path, content=body, headers={"content-type": "application/json"}).response
         elapsed = time.monotonic() - started
         assert is_error(r, 400, "too_deep"), (path, r.status_code, r.text[:300])
         assert str(MAX_DEPTH) in r.json()["reason"]
@@ -83,13 +81,13 @@ def test_a_deeply_nested_body_is_refused_and_harms_nothing(alice, watcher):
 
 def test_nesting_up_to_the_limit_is_parsed(alice):
     inside = nested(MAX_DEPTH - 1)  # the body's own object is the first level
-    r = alice.http.post("/api/exports/seen", content=f'{{"job_ids": {inside}}}')
+    r = refusal(alice.request, "POST", "/api/exports/seen", content=f'{{"job_ids": {inside}}}').response
     assert is_error(r, 422, "invalid_request"), r.text
-    r = alice.http.post("/api/exports/seen", content=f'{{"job_ids": {nested(MAX_DEPTH)}}}')
+    r = refusal(alice.request, "POST", "/api/exports/seen", content=f'{{"job_ids": {nested(MAX_DEPTH)}}}').response
     assert is_error(r, 400, "too_deep"), r.text
     # Brackets inside strings are text, not structure.
-    r = alice.http.post("/api/exports/seen", json={"job_ids": ["[" * DEEP, "{" * DEEP]})
-    assert r.status_code == 200 and r.json() == {"marked": 0}, r.text
+    assert alice.request("POST", "/api/exports/seen", json_body={"job_ids": ["[" * DEEP, "{" * DEEP]}) == {
+        "marked": 0}
 
 
 def test_a_pod_or_queue_body_nested_deep_is_refused(alice, stack, watcher):
@@ -103,7 +101,7 @@ def test_a_pod_or_queue_body_nested_deep_is_refused(alice, stack, watcher):
                        content=f'{{"acks": {nested(DEEP)}}}', headers=headers, timeout=30)
         assert is_error(r, 400, "too_deep"), (action, r.text[:300])
     watcher.assert_unharmed()
-    assert alice.job(job_id)["frame"] == 0
+    assert alice.get(job_id).frame == 0
 
 
 @pytest.mark.parametrize("message", [
@@ -112,8 +110,7 @@ def test_a_pod_or_queue_body_nested_deep_is_refused(alice, stack, watcher):
     json.dumps({"type": "ping", "pad": "x" * 100_000}),
 ])
 def test_a_bad_socket_message_gets_an_error_and_the_socket_stays(alice, watcher, message):
-    job_id = alice.create(alice.upload(video_bytes(b"m" * 300))).json()["job_id"]
-    url = alice.http.post(f"/api/jobs/{job_id}/ws-ticket").json()["websocket_url"]
+    url = alice.create(overlay_job(alice.upload(video_bytes(b"m" * 300)))).websocket_url
     with ws_client.connect(url, open_timeout=20, max_size=None) as ws:
         ws.recv(timeout=20)  # snapshot
         ws.send(message)

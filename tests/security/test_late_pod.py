@@ -17,6 +17,7 @@ import pytest
 
 from scripts.gpu_worker_proc import GpuWorker
 from tests.clips import FPS, make_clip
+from tests.polling import wait_until
 
 from .conftest import STACK_VARS, leave_only, r2_keys
 
@@ -79,42 +80,38 @@ def clip(tmp_path_factory):
     return make_clip(tmp_path_factory.mktemp("late-pod") / "clip.mp4", SECONDS)
 
 
-def wait_for(what: str, condition, timeout: float):
-    deadline = time.monotonic() + timeout
-    while not (value := condition()):
-        assert time.monotonic() < deadline, f"{what}: not within {timeout} s"
-        time.sleep(0.05)
-    return value
+def checkpoint_frame(alice, job_id: str) -> int:
+    checkpoint = alice.get(job_id).checkpoint
+    return checkpoint.frame if checkpoint else 0
 
 
 def overlay_job(alice, key: str) -> str:
-    r = alice.http.post("/api/jobs", json={"type": "overlay", "input_video_key": key, "params": {
-        "highlight_regions": [{"keyframes": [{"t": 0, "x": 0.5, "y": 0.5, "rx": 0.2, "ry": 0.2}]}]}})
-    assert r.status_code == 202, r.text
-    return r.json()["job_id"]
+    return alice.create({"type": "overlay", "input_video_key": key, "params": {
+        "highlight_regions": [{"keyframes": [{"t": 0, "x": 0.5, "y": 0.5, "rx": 0.2, "ry": 0.2}]}]}}).job_id
 
 
 def test_a_paused_cut_off_pod_leaves_the_finished_job_alone(alice, stack, queue, r2, proxy, clip, tmp_path):
-    job_id = overlay_job(alice, alice.upload(clip.read_bytes()))
+    job_id = overlay_job(alice, alice.upload(clip))
     leave_only(queue, [job_id])
     late = GpuWorker(stack, tmp_path, "pod-late", "--once", "--api-url", proxy.url, "--checkpoint-frames", "300")
     second = None
     try:
         # Right after its first checkpoint the pod is cut off and paused (its next segment is 300 frames
         # away: a pod paused in the middle of storing one can still land it late, R2 has no fencing).
-        wait_for("a checkpoint", lambda: (alice.job(job_id)["checkpoint"] or {}).get("frame"), 120)
+        wait_until(lambda: checkpoint_frame(alice, job_id), 120, "a checkpoint", interval=0.05)
         proxy.cut = True
         late.signal(signal.SIGSTOP)
-        stopped_at = alice.job(job_id)["frame"]
+        stopped_at = alice.get(job_id).frame
         assert stopped_at < SECONDS * FPS
 
         # The control plane takes the lease back; a second pod resumes the job and completes it.
-        wait_for("the lease to expire", lambda: alice.job(job_id)["status"] == "pending", 4 * LEASE_TIMEOUT_S + 10)
+        wait_until(lambda: alice.get(job_id).status == "pending", 4 * LEASE_TIMEOUT_S + 10, "the lease to expire",
+                   interval=0.05)
         leave_only(queue, [job_id])
         second = GpuWorker(stack, tmp_path, "pod-second", "--once", "--checkpoint-frames", "300")
         assert second.wait(120) == 0
-        done = alice.job(job_id)
-        assert done["status"] == "complete" and done["resume_count"] == 1, done
+        done = alice.get(job_id)
+        assert done.status == "complete" and done.resume_count == 1, done
         [output] = [k for k in r2_keys(r2) if k.startswith(f"videos/output/{job_id}")]
         committed = r2.s3.head_object(Bucket=r2.bucket, Key=output)
 
@@ -132,25 +129,24 @@ def test_a_paused_cut_off_pod_leaves_the_finished_job_alone(alice, stack, queue,
     now = r2.s3.head_object(Bucket=r2.bucket, Key=output)
     fields = ("ETag", "ContentLength", "LastModified")  # the same render may give the same bytes: not rewritten
     assert [now[f] for f in fields] == [committed[f] for f in fields]
-    download = alice.http.get(f"/api/jobs/{job_id}/download").json()
-    assert download["size_bytes"] == now["ContentLength"]
+    assert alice.download_url(job_id).size_bytes == now["ContentLength"]
     assert [k for k in keys if k.startswith(f"checkpoints/{job_id}/")] == []
     lines = late.lines()
     assert any(line["msg"].startswith("lease lost: no report accepted") for line in lines), lines[-10:]
     assert not [line for line in lines if line["msg"].startswith("complete")]
-    assert alice.job(job_id) == done
+    assert alice.get(job_id) == done
 
 
 def test_a_slow_control_plane_is_not_a_lost_lease(alice, stack, queue, proxy, clip, tmp_path):
     """Answers that take most of the lease timeout still keep the lease: a report on its way decides."""
     proxy.delay_s = 0.7 * LEASE_TIMEOUT_S
-    job_id = overlay_job(alice, alice.upload(clip.read_bytes()))
+    job_id = overlay_job(alice, alice.upload(clip))
     leave_only(queue, [job_id])
     worker = GpuWorker(stack, tmp_path, "pod-slow", "--once", "--api-url", proxy.url)
     try:
         assert worker.wait(120) == 0
     finally:
         worker.kill()
-    job, lines = alice.job(job_id), worker.lines()
-    assert job["status"] == "complete" and job["attempts"] == 0, (job, lines[-6:])
+    job, lines = alice.get(job_id), worker.lines()
+    assert job.status == "complete" and job.attempts == 0, (job, lines[-6:])
     assert not [line for line in lines if line["msg"].startswith("lease lost")]

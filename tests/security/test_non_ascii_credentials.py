@@ -11,8 +11,7 @@ import websockets.sync.client as ws_client
 from websockets.exceptions import InvalidStatus
 
 from jobspec import SIGNATURE_HEADER
-
-from tests.stack.conftest import video_bytes
+from tests.stack.conftest import overlay_job, video_bytes
 
 from .conftest import is_error
 
@@ -29,7 +28,7 @@ def test_a_bearer_token_with_non_ascii_bytes_is_unauthorized(alice, stack, raw):
 
 @pytest.mark.parametrize("raw", NON_ASCII)
 def test_a_pod_signature_with_non_ascii_bytes_is_unauthorized(alice, stack, raw):
-    job_id = alice.create(alice.upload(video_bytes(b"n" * 300))).json()["job_id"]
+    job_id = alice.create(overlay_job(alice.upload(video_bytes(b"n" * 300)))).job_id
     for part in ("s", "n"):
         fields = {"t": str(int(time.time())).encode(), "n": b"nonce-0123456789", "s": b"ab" * 32}
         fields[part] = fields[part][:-2] + raw
@@ -37,7 +36,7 @@ def test_a_pod_signature_with_non_ascii_bytes_is_unauthorized(alice, stack, raw)
         r = httpx.post(f"{stack.url}/api/pod/jobs/{job_id}/claim", content=b'{"pod_id": "p"}',
                        headers={SIGNATURE_HEADER: header})
         assert is_error(r, 401, "unauthorized"), (part, r.status_code, r.text)
-    assert alice.job(job_id)["status"] == "pending"
+    assert alice.get(job_id).status == "pending"
 
 
 @pytest.mark.parametrize("raw", NON_ASCII)
@@ -51,8 +50,8 @@ def test_a_queue_token_with_non_ascii_bytes_is_unauthorized(stack, raw):
 
 @pytest.mark.parametrize("raw", ["%C3%A9", "%E9", "%E2%98%83", "\u00b2", "%D9%A3"])
 def test_a_socket_ticket_with_non_ascii_characters_is_unauthorized(alice, stack, raw):
-    job_id = alice.create(alice.upload(video_bytes(b"t" * 300))).json()["job_id"]
-    url = alice.http.post(f"/api/jobs/{job_id}/ws-ticket").json()["websocket_url"]
+    job_id = alice.create(overlay_job(alice.upload(video_bytes(b"t" * 300)))).job_id
+    url = alice.socket_url(job_id).websocket_url
     base, ticket = url.split("?ticket=")
     *head, mac = ticket.split(".")
     user_id = head[0]

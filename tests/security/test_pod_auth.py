@@ -13,7 +13,7 @@ from gpu_worker.control import LeaseLost
 from jobspec import SIGNATURE_MAX_SKEW_S, ClaimGrant
 
 from .conftest import STACK_VARS, claimed_job, is_error, pod, signed_post
-from tests.stack.conftest import video_bytes
+from tests.stack.conftest import overlay_job, video_bytes
 
 LEASE_TIMEOUT_S = float(STACK_VARS["LEASE_TIMEOUT_S"])
 
@@ -26,10 +26,10 @@ def progress_body(lease_id: str, frame: int = 10) -> bytes:
                                      "short_nonce", "malformed", "empty_secret"])
 def test_a_signature_covers_the_whole_request(forgery, alice, stack):
     job_id, control, grant = claimed_job(alice, stack)
-    other_job = alice.create(alice.upload(video_bytes(b"o" * 300))).json()["job_id"]
+    other_job = alice.create(overlay_job(alice.upload(video_bytes(b"o" * 300)))).job_id
     body = progress_body(grant.lease_id, 50)
     path = f"/api/pod/jobs/{job_id}/progress"
-    before = alice.job(job_id)
+    before = alice.get(job_id)
     if forgery == "tampered_body":
         r = signed_post(stack, path, body, sign_body=progress_body(grant.lease_id, 1))
     elif forgery == "other_job":  # a signature made for another job's path
@@ -49,7 +49,7 @@ def test_a_signature_covers_the_whole_request(forgery, alice, stack):
     else:
         r = signed_post(stack, path, body, secret="")
     assert is_error(r, 401, "unauthorized"), r.text
-    assert alice.job(job_id) == before
+    assert alice.get(job_id) == before
 
 
 def test_a_report_cannot_be_replayed(alice, stack):
@@ -58,17 +58,17 @@ def test_a_report_cannot_be_replayed(alice, stack):
     nonce = "replay-0123456789"
     first = signed_post(stack, path, progress_body(grant.lease_id, 40), nonce=nonce)
     assert first.status_code == 200, first.text
-    seq = alice.job(job_id)["seq"]
+    seq = alice.get(job_id).seq
     again = signed_post(stack, path, progress_body(grant.lease_id, 40), nonce=nonce)
     assert is_error(again, 401, "replayed")
     # The same nonce with another body and a fresh signature is still a replay.
     other = signed_post(stack, path, progress_body(grant.lease_id, 80), nonce=nonce)
     assert is_error(other, 401, "replayed")
-    assert alice.job(job_id)["seq"] == seq and alice.job(job_id)["frame"] == 40
+    assert alice.get(job_id).seq == seq and alice.get(job_id).frame == 40
 
 
 def test_a_pod_cannot_choose_its_lease_nor_act_for_a_user(alice, stack):
-    job_id = alice.create(alice.upload(video_bytes(b"c" * 300))).json()["job_id"]
+    job_id = alice.create(overlay_job(alice.upload(video_bytes(b"c" * 300)))).job_id
     claim = json.dumps({"pod_id": "pod-x", "lease_id": "my-own-lease"}).encode()
     r = signed_post(stack, f"/api/pod/jobs/{job_id}/claim", claim, nonce="claim-with-lease-01")
     assert is_error(r, 422, "invalid_request") and "lease_id" in r.json()["reason"]
@@ -78,21 +78,21 @@ def test_a_pod_cannot_choose_its_lease_nor_act_for_a_user(alice, stack):
     smuggled = json.dumps({"lease_id": "x", "frame": 1, "total_frames": 2, "user_id": "usr_x"}).encode()
     r = signed_post(stack, f"/api/pod/jobs/{job_id}/progress", smuggled, nonce="smuggled-user-id-0")
     assert is_error(r, 422, "invalid_request")
-    assert alice.job(job_id)["status"] == "pending"
+    assert alice.get(job_id).status == "pending"
 
 
 def test_a_pod_cannot_report_under_another_pods_lease(alice, stack):
     job_a, pod_a, grant_a = claimed_job(alice, stack, "pod-a")
     job_b, pod_b, grant_b = claimed_job(alice, stack, "pod-b")
-    before = alice.job(job_a)
+    before = alice.get(job_a)
     for lease in (grant_b.lease_id, "made-up-lease", grant_a.lease_id + "x"):
         with pytest.raises(LeaseLost):
             pod_b.report(job_a, "progress", lease, frame=90, total_frames=100)
         with pytest.raises(LeaseLost):
             pod_b.report(job_a, "complete", lease, output_key=grant_a.output_key, frames=100, size_bytes=10)
-    assert alice.job(job_a) == before
+    assert alice.get(job_a) == before
     pod_a.report(job_a, "progress", grant_a.lease_id, frame=20, total_frames=100)
-    assert alice.job(job_a)["frame"] == 20
+    assert alice.get(job_a).frame == 20
 
 
 def test_a_stale_lease_is_dead_after_the_job_is_claimed_again(alice, stack):
@@ -110,7 +110,7 @@ def test_a_stale_lease_is_dead_after_the_job_is_claimed_again(alice, stack):
         assert grant.status == 409 and time.monotonic() < deadline, grant
     assert grant.resume_count == 1 and grant.lease_id != old.lease_id
     new_pod.report(job_id, "progress", grant.lease_id, frame=40, total_frames=100)
-    held = alice.job(job_id)
+    held = alice.get(job_id)
 
     for action, fields in [("heartbeat", {}), ("progress", dict(frame=99, total_frames=100)),
                            ("checkpoint", dict(frame=90, total_frames=100, segments=3, manifest_key="m")),
@@ -118,13 +118,13 @@ def test_a_stale_lease_is_dead_after_the_job_is_claimed_again(alice, stack):
                            ("complete", dict(output_key=old.output_key, frames=100, size_bytes=10))]:
         with pytest.raises(LeaseLost):
             old_pod.report(job_id, action, old.lease_id, **fields)
-    assert alice.job(job_id) == held
+    assert alice.get(job_id) == held
 
     new_pod.report(job_id, "complete", grant.lease_id, output_key=grant.output_key, frames=100, size_bytes=10)
-    done = alice.job(job_id)
-    assert done["status"] == "complete" and done["resume_count"] == 1
+    done = alice.get(job_id)
+    assert done.status == "complete" and done.resume_count == 1
     with pytest.raises(LeaseLost):  # not the lease that finished it: refused, not acknowledged
         old_pod.report(job_id, "complete", old.lease_id, output_key=old.output_key, frames=100, size_bytes=10)
     assert new_pod.report(job_id, "complete", grant.lease_id, output_key=grant.output_key, frames=100,
                           size_bytes=10)["ignored"] is True
-    assert alice.job(job_id) == done
+    assert alice.get(job_id) == done

@@ -12,7 +12,7 @@ import time
 import pytest
 
 from gpu_worker.control import ControlPlaneError, LeaseLost
-from jobspec import ClaimGrant
+from jobspec import ClaimGrant, JobView
 
 from tests.stack.conftest import video_bytes
 
@@ -29,9 +29,9 @@ def outputs_of(r2, job_id: str) -> set[str]:
     return {k for k in r2_keys(r2) if k.startswith(f"videos/output/{job_id}")}
 
 
-def listed(api, job_id: str) -> dict:
+def listed(api, job_id: str) -> JobView:
     """The job as D1 lists it."""
-    [job] = [j for j in api.http.get("/api/jobs", params={"limit": 100}).json()["jobs"] if j["job_id"] == job_id]
+    [job] = [j for j in api.list(limit=100).jobs if j.job_id == job_id]
     return job
 
 
@@ -51,10 +51,10 @@ def test_complete_commits_only_the_key_granted_to_the_lease(alice, bob, stack, r
     for key in (theirs, other_grant.output_key, f"videos/output/{job_id}.mp4", grant.output_key + "x"):
         with pytest.raises(ControlPlaneError, match="422"):
             control.report(job_id, "complete", grant.lease_id, output_key=key, frames=10, size_bytes=100)
-    assert alice.job(job_id)["status"] == "processing"
+    assert alice.get(job_id).status == "processing"
     r2.write(grant.output_key, b"rendered" * 50, "video/mp4")
     control.report(job_id, "complete", grant.lease_id, output_key=grant.output_key, frames=10, size_bytes=400)
-    url = alice.http.get(f"/api/jobs/{job_id}/download").json()["url"]
+    url = alice.download_url(job_id).url
     assert grant.output_key in url and theirs not in url
 
 
@@ -82,32 +82,32 @@ def test_numbers_in_reports_are_bounded_so_d1_and_health_stay_right(alice, stack
         with pytest.raises(ControlPlaneError, match="422"):
             control.report(job_id, action, grant.lease_id, **fields)
     control.report(job_id, "progress", grant.lease_id, frame=5, total_frames=10)
-    assert alice.job(job_id)["frame"] == listed(alice, job_id)["frame"] == 5
+    assert alice.get(job_id).frame == listed(alice, job_id).frame == 5
 
-    gpu_before = alice.http.get("/health").json()["gpu_seconds"]
+    gpu_before = alice.health().gpu_seconds
     jobs = [claimed_job(alice, stack, f"pod-{i}") for i in range(2)]
     for jid, ctl, g in jobs:
         with pytest.raises(ControlPlaneError, match="422"):
             ctl.report(jid, "complete", g.lease_id, output_key=g.output_key, frames=10, size_bytes=10,
                        gpu_seconds=1e308)
         ctl.report(jid, "complete", g.lease_id, output_key=g.output_key, frames=10, size_bytes=10, gpu_seconds=1.25)
-    health = alice.http.get("/health").json()
-    assert math.isclose(health["gpu_seconds"], gpu_before + 2.5), (gpu_before, health)
-    assert health["estimated_gpu_cost_usd"] > 0
+    health = alice.health()
+    assert math.isclose(health.gpu_seconds, gpu_before + 2.5), (gpu_before, health)
+    assert health.estimated_gpu_cost_usd > 0
     for jid, _, _ in jobs:
-        assert alice.job(jid)["gpu_seconds"] == listed(alice, jid)["gpu_seconds"] == 1.25
+        assert alice.get(jid).gpu_seconds == listed(alice, jid).gpu_seconds == 1.25
 
 
 def test_after_a_cancel_the_lease_holders_output_does_not_stay(alice, stack, r2):
     job_id, control, grant = claimed_job(alice, stack)
-    assert alice.http.post(f"/api/jobs/{job_id}/cancel").status_code == 200
+    assert alice.cancel(job_id).status == "cancelled"
     r2.write(grant.output_key, b"late render" * 50, "video/mp4")  # it was uploading when the cancel came
     with pytest.raises(LeaseLost) as lost:
         control.report(job_id, "complete", grant.lease_id, output_key=grant.output_key, frames=10, size_bytes=550)
     assert lost.value.cancelled
     assert outputs_of(r2, job_id) == set()
-    job = alice.job(job_id)
-    assert job["status"] == "cancelled" and not job["output_ready"]
+    job = alice.get(job_id)
+    assert job.status == "cancelled" and not job.output_ready
 
 
 def test_a_late_pod_neither_overwrites_nor_leaves_an_output(alice, stack, r2):
@@ -126,8 +126,8 @@ def test_a_late_pod_neither_overwrites_nor_leaves_an_output(alice, stack, r2):
     with pytest.raises(LeaseLost):
         late.report(job_id, "complete", first.lease_id, output_key=first.output_key, frames=10, size_bytes=760)
     assert outputs_of(r2, job_id) == {grant.output_key} and etag(r2, grant.output_key) == committed
-    download = alice.http.get(f"/api/jobs/{job_id}/download").json()
-    assert download["size_bytes"] == 880 and grant.output_key in download["url"]
+    download = alice.download_url(job_id)
+    assert download.size_bytes == 880 and grant.output_key in download.url
 
 
 def test_a_lease_id_that_is_not_a_token_is_refused(alice, stack):

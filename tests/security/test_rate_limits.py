@@ -12,11 +12,11 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
+from gpu_export import ApiError
 from scripts.localstack import LocalStack
+from tests.stack.conftest import overlay_job, refusal, video_bytes
 
-from tests.stack.conftest import video_bytes
-
-from .conftest import is_error, user
+from .conftest import is_error
 
 LIMITS = {"RATE_SIGNUPS_PER_IP": "5/10", "RATE_JOBS_PER_USER": "6/30", "RATE_UPLOADS_PER_USER": "8/30",
           "MAX_ACTIVE_JOBS_PER_USER": "3", "MAX_UPLOAD_BYTES_PER_DAY": str(10 << 20),
@@ -38,7 +38,8 @@ def refused(r: httpx.Response, code: str) -> int:
 
 
 def from_address(stack) -> httpx.Client:
-    """A client whose connections come from an address of its own on the loopback network."""
+    """An HTTP client whose connections come from an address of its own on the loopback network (the
+    API client has no say in its source address)."""
     address = f"127.{random.randrange(1, 255)}.{random.randrange(0, 255)}.{random.randrange(2, 255)}"
     return httpx.Client(base_url=stack.url, timeout=30, transport=httpx.HTTPTransport(local_address=address))
 
@@ -57,69 +58,72 @@ def test_sign_ups_per_address(stack):
     assert client.post("/api/auth/anonymous").status_code == 201
 
 
-def test_job_creations_per_user(stack):
-    alice, bob = user(stack), user(stack)
+def create_or_refusal(api, key: str):
+    """The created job, or the ApiError of a refusal."""
+    try:
+        return api.create(overlay_job(key))
+    except ApiError as e:
+        return e
+
+
+def test_job_creations_per_user(new_user):
+    alice, bob = new_user(), new_user()
     key = alice.upload(video_bytes(b"j" * 300))
-    statuses = []
+    answers = []
     for _ in range(8):  # each cancelled at once: the active-jobs quota stays out of the way
-        r = alice.create(key)
-        statuses.append(r.status_code)
-        if r.status_code == 202:
-            assert alice.http.post(f"/api/jobs/{r.json()['job_id']}/cancel").status_code == 200
+        answers.append(create_or_refusal(alice, key))
+        if isinstance(answers[-1], ApiError):
+            assert 1 <= refused(answers[-1].response, "rate_limited") <= 5
         else:
-            assert 1 <= refused(r, "rate_limited") <= 5
-    assert statuses == [202] * 6 + [429] * 2
-    assert len(alice.http.get("/api/jobs").json()["jobs"]) == 6  # nothing half-made by a refusal
-    assert bob.create(bob.upload(video_bytes(b"b" * 300))).status_code == 202
+            assert alice.cancel(answers[-1].job_id).status == "cancelled"
+    assert [isinstance(a, ApiError) for a in answers] == [False] * 6 + [True] * 2
+    assert len(alice.list().jobs) == 6  # nothing half-made by a refusal
+    bob.create(overlay_job(bob.upload(video_bytes(b"b" * 300))))
 
 
-def test_upload_grants_per_user(stack):
-    alice = user(stack)
-    body = {"filename": "a.mp4", "content_type": "video/mp4", "size_bytes": 100}
-    answers = [alice.http.post("/api/videos/upload-url", json=body) for _ in range(10)]
-    assert [r.status_code for r in answers] == [200] * 8 + [429] * 2
-    refused(answers[-1], "rate_limited")
-    r = alice.http.post("/api/videos/multipart", json={**body, "size_bytes": 6 << 20})  # the same bucket
-    refused(r, "rate_limited")
+def test_upload_grants_per_user(new_user):
+    alice = new_user()
+    for _ in range(8):
+        alice.upload_grant("a.mp4", 100)
+    for _ in range(2):
+        refused(refusal(alice.upload_grant, "a.mp4", 100).response, "rate_limited")
+    refused(refusal(alice.multipart_grant, "a.mp4", 6 << 20).response, "rate_limited")  # the same bucket
 
 
-def test_jobs_pending_or_processing_per_user(stack):
-    alice = user(stack)
+def test_jobs_pending_or_processing_per_user(new_user):
+    alice = new_user()
     key = alice.upload(video_bytes(b"a" * 300))
-    jobs = [alice.create(key) for _ in range(3)]
-    assert [r.status_code for r in jobs] == [202] * 3
-    r = alice.create(key)
-    assert refused(r, "quota_exceeded") == 30 and "3 jobs" in r.json()["reason"]
-    assert alice.http.post(f"/api/jobs/{jobs[0].json()['job_id']}/cancel").status_code == 200
-    assert alice.create(key).status_code == 202
+    jobs = [alice.create(overlay_job(key)) for _ in range(3)]
+    error = refusal(alice.create, overlay_job(key))
+    assert refused(error.response, "quota_exceeded") == 30 and "3 jobs" in error.reason
+    assert alice.cancel(jobs[0].job_id).status == "cancelled"
+    alice.create(overlay_job(key))
 
-    bob = user(stack)  # at once: the quota holds for concurrent creates too
+    bob = new_user()  # at once: the quota holds for concurrent creates too
     key = bob.upload(video_bytes(b"b" * 300))
     with ThreadPoolExecutor(6) as pool:
-        answers = list(pool.map(lambda _: bob.create(key), range(6)))
-    assert sorted(r.status_code for r in answers) == [202] * 3 + [429] * 3, [r.text for r in answers]
-    assert len(bob.http.get("/api/jobs").json()["jobs"]) == 3
-    for r in answers:
-        if r.status_code == 429:
-            refused(r, "quota_exceeded")
+        answers = list(pool.map(lambda _: create_or_refusal(bob, key), range(6)))
+    assert sorted(isinstance(a, ApiError) for a in answers) == [False] * 3 + [True] * 3, answers
+    assert len(bob.list().jobs) == 3
+    for a in answers:
+        if isinstance(a, ApiError):
+            refused(a.response, "quota_exceeded")
 
 
 def seconds_to_utc_midnight() -> float:
     return 86400 - time.time() % 86400
 
 
-def test_upload_bytes_per_day(stack):
-    alice = user(stack)
-    grant = {"filename": "a.mp4", "content_type": "video/mp4"}
-    assert alice.http.post("/api/videos/upload-url", json={**grant, "size_bytes": 8 << 20}).status_code == 200
-    assert alice.http.post("/api/videos/upload-url", json={**grant, "size_bytes": 2 << 20}).status_code == 200
-    r = alice.http.post("/api/videos/upload-url", json={**grant, "size_bytes": 1})
-    assert abs(refused(r, "quota_exceeded") - seconds_to_utc_midnight()) < 5, r.headers
-    assert str(10 << 20) in r.json()["reason"]
+def test_upload_bytes_per_day(new_user):
+    alice = new_user()
+    alice.upload_grant("a.mp4", 8 << 20)
+    alice.upload_grant("a.mp4", 2 << 20)
+    error = refusal(alice.upload_grant, "a.mp4", 1)
+    assert abs(refused(error.response, "quota_exceeded") - seconds_to_utc_midnight()) < 5, error.response.headers
+    assert str(10 << 20) in error.reason
 
-    bob = user(stack)  # multipart grants count the same way
-    info = bob.http.post("/api/videos/multipart", json={**grant, "size_bytes": 6 << 20})
-    assert info.status_code == 200, info.text
-    refused(bob.http.post("/api/videos/upload-url", json={**grant, "size_bytes": 5 << 20}), "quota_exceeded")
-    refused(bob.http.post("/api/videos/multipart", json={**grant, "size_bytes": 5 << 20}), "quota_exceeded")
-    assert bob.http.post("/api/videos/upload-url", json={**grant, "size_bytes": 4 << 20}).status_code == 200
+    bob = new_user()  # multipart grants count the same way
+    bob.multipart_grant("a.mp4", 6 << 20)
+    refused(refusal(bob.upload_grant, "a.mp4", 5 << 20).response, "quota_exceeded")
+    refused(refusal(bob.multipart_grant, "a.mp4", 5 << 20).response, "quota_exceeded")
+    bob.upload_grant("a.mp4", 4 << 20)

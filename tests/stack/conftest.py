@@ -6,12 +6,14 @@ from __future__ import annotations
 import json
 import time
 
-import httpx
 import pytest
 import websockets.sync.client as ws_client
 
+from gpu_export import ApiError, Client
 from gpu_worker.control import ControlPlane
 from gpu_worker.queue_client import QueueClient
+from gpu_worker.storage import R2
+from scripts.gpu_worker_proc import r2_config
 from scripts.localstack import LocalStack
 
 STACK_VARS = {"LEASE_TIMEOUT_S": "3", "HEARTBEAT_INTERVAL_S": "1", "MAX_ATTEMPTS": "2", "REQUEUE_DELAY_S": "1",
@@ -33,44 +35,11 @@ def video_bytes(body: bytes) -> bytes:
     return MP4_HEAD + body
 
 
-class Api:
-    """A user of the public API."""
-
-    def __init__(self, stack: LocalStack, token: str | None = None):
-        self.stack = stack
-        self.http = httpx.Client(base_url=stack.url, timeout=30)
-        if token is None:
-            token = self.http.post("/api/auth/anonymous").json()["token"]
-        self.token = token
-        self.http.headers["authorization"] = f"Bearer {token}"
-
-    def upload(self, data: bytes, name="clip.mp4", content_type="video/mp4") -> str:
-        r = self.http.post("/api/videos/upload-url",
-                           json={"filename": name, "content_type": content_type, "size_bytes": len(data)})
-        assert r.status_code == 200, r.text
-        info = r.json()
-        put = httpx.put(info["upload_url"], content=data, headers=info["headers"])
-        assert put.status_code == 200, put.text
-        return info["video_key"]
-
-    def create(self, key: str, headers: dict | None = None, **overrides):
-        body = overlay_job(key)
-        body.update(overrides)
-        return self.http.post("/api/jobs", json=body, headers=headers or {})
-
-    def job(self, job_id: str) -> dict:
-        r = self.http.get(f"/api/jobs/{job_id}")
-        assert r.status_code == 200, r.text
-        return r.json()
-
-    def wait_status(self, job_id: str, statuses, timeout=20.0) -> dict:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            job = self.job(job_id)
-            if job["status"] in statuses:
-                return job
-            time.sleep(0.2)
-        raise AssertionError(f"job {job_id} still {job['status']} after {timeout} s")
+def refusal(call, *args, **kwargs) -> ApiError:
+    """The ApiError of a client call the API must refuse (its status, error, reason and the response)."""
+    with pytest.raises(ApiError) as refused:
+        call(*args, **kwargs)
+    return refused.value
 
 
 def overlay_job(key: str) -> dict:
@@ -80,8 +49,14 @@ def overlay_job(key: str) -> dict:
 
 
 @pytest.fixture
-def api(stack):
-    return Api(stack)
+def api(stack, client_for) -> Client:
+    """A new user of the public API."""
+    return client_for(stack)
+
+
+def pod_put(stack: LocalStack, key: str, data: bytes) -> None:
+    """Store an object the way a pod does: the S3 API with the R2 credentials."""
+    R2(r2_config(stack)).write(key, data, "video/mp4")
 
 
 @pytest.fixture

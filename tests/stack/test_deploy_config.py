@@ -36,7 +36,8 @@ def test_local_config_adds_the_push_consumer_and_s3_credentials(tmp_path):
 
 
 def test_health_has_what_the_autoscaler_reads(stack):
-    """gpu-worker/k8s/scaledobject.yaml scales on queue_backlog and by_status.processing."""
+    """gpu-worker/k8s/scaledobject.yaml scales on queue_backlog and by_status.processing (the JSON as the
+    autoscaler reads it: raw)."""
     import httpx
 
     health = httpx.get(f"{stack.url}/health").json()
@@ -95,12 +96,11 @@ def test_every_worker_import_resolves_to_stdlib_runtime_or_python_modules():
 
 
 def test_config_tells_clients_the_upload_settings(stack):
-    import httpx
-
-    from jobspec import ServiceConfig
+    from gpu_export import Client
     from scripts.localstack import production_config
 
-    config = ServiceConfig.model_validate(httpx.get(f"{stack.url}/api/config").json())
+    with Client(stack.url) as client:
+        config = client.config()
     assert config.max_upload_bytes == int(stack.vars["MAX_UPLOAD_BYTES"])  # the stack's own
     assert config.multipart_threshold_bytes == int(production_config()["vars"]["MULTIPART_THRESHOLD_BYTES"])
     assert config.allow_anonymous is (stack.vars["ALLOW_ANONYMOUS"] == "true")

@@ -13,8 +13,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from gpu_worker.control import ControlPlane
 from jobspec import ClaimGrant
+from tests.polling import wait_until
 
-from .conftest import Api, video_bytes
+from .conftest import overlay_job, video_bytes
 
 
 def log_lines(stack, since: int) -> list[dict]:
@@ -45,21 +46,21 @@ def scrape(stack) -> dict:
             for f in text_string_to_metric_families(r.text) for s in f.samples}
 
 
-def test_one_json_line_per_request_and_per_state_change(prod_stack, identity_provider):
-    api = Api(prod_stack, identity_provider.token("observed-user", "HS256"))
-    job_id = api.create(api.upload(video_bytes(b"v" * 400))).json()["job_id"]
+def test_one_json_line_per_request_and_per_state_change(prod_stack, identity_provider, client_for):
+    api = client_for(prod_stack, identity_provider.token("observed-user", "HS256"))
+    job_id = api.create(overlay_job(api.upload(video_bytes(b"v" * 400)))).job_id
     since = prod_stack.log_path.stat().st_size
-    api.job(job_id)
+    api.get(job_id)
     line = wait_for_line(prod_stack, since, lambda x: x.get("event") == "request" and x.get("job_id") == job_id)
     assert line["route"] == "/api/jobs/{job_id}" and line["method"] == "GET" and line["status"] == 200
     assert line["user"] == hashlib.sha256(b"observed-user").hexdigest()[:12] and isinstance(line["ms"], float)
     assert "observed-user" not in prod_stack.log_path.read_text(errors="replace")[since:]
 
-    api.http.post(f"/api/jobs/{job_id}/cancel")
+    api.cancel(job_id)
     change = wait_for_line(prod_stack, since, lambda x: x.get("event") == "job_state" and x.get("job_id") == job_id)
     assert change["status"] == "cancelled" and change["changes"] == ["cancelled"]
 
-    httpx.get(f"{prod_stack.url}/api/jobs/nope")
+    httpx.get(f"{prod_stack.url}/api/jobs/nope")  # no credential
     refused = wait_for_line(prod_stack, since, lambda x: x.get("event") == "request" and x.get("status") == 401)
     assert refused["user"] is None
 
@@ -70,13 +71,14 @@ def test_metrics_need_the_token(prod_stack):
     assert r.status_code == 401 and r.json()["error"] == "unauthorized"
 
 
-def test_metrics_count_jobs_and_lease_expiries(prod_stack, identity_provider):
+def test_metrics_count_jobs_and_lease_expiries(prod_stack, identity_provider, client_for):
     before = scrape(prod_stack)
-    api = Api(prod_stack, identity_provider.token("metrics-user", "HS256"))
-    job_id = api.create(api.upload(video_bytes(b"v" * 400))).json()["job_id"]
+    api = client_for(prod_stack, identity_provider.token("metrics-user", "HS256"))
+    job_id = api.create(overlay_job(api.upload(video_bytes(b"v" * 400)))).job_id
     pod = ControlPlane(prod_stack.url, prod_stack.vars["WORKER_SECRET"], pod_id="silent-pod", attempts=2)
     assert isinstance(pod.claim(job_id, ["libx264"]), ClaimGrant)
-    api.wait_status(job_id, ["pending"], timeout=15)  # LEASE_TIMEOUT_S=3: the alarm takes the lease back
+    # LEASE_TIMEOUT_S=3: the alarm takes the lease back
+    wait_until(lambda: api.get(job_id).status == "pending", 15, "the lease to expire")
     after = scrape(prod_stack)
     assert after[("export_lease_expiries_total", ())] == before[("export_lease_expiries_total", ())] + 1
     assert after[("export_jobs", (("status", "pending"),))] >= 1

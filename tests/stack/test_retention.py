@@ -7,29 +7,24 @@ from __future__ import annotations
 import secrets
 import time
 
-import httpx
 import pytest
 
+from gpu_export import Client
 from gpu_worker.control import ControlPlane
 from gpu_worker.storage import R2
 from scripts.gpu_worker_proc import r2_config
 from jobspec import ClaimGrant
 from tests.conftest import RETENTION_TTL_S
 
-from .conftest import Api
-
-
-def run_cron(stack) -> None:
-    r = httpx.get(f"{stack.url}/cdn-cgi/handler/scheduled", params={"cron": "17 * * * *"}, timeout=60)
-    assert r.status_code == 200, r.text
+from .conftest import overlay_job, refusal
 
 
 def pod(stack) -> ControlPlane:
     return ControlPlane(stack.url, stack.vars["WORKER_SECRET"], pod_id="retention-pod", attempts=2, backoff_s=0.1)
 
 
-def claimed(stack, api: Api, key: str) -> tuple[str, ClaimGrant]:
-    job_id = api.create(key).json()["job_id"]
+def claimed(stack, api: Client, key: str) -> tuple[str, ClaimGrant]:
+    job_id = api.create(overlay_job(key)).job_id
     grant = pod(stack).claim(job_id, ["libx264"])
     assert isinstance(grant, ClaimGrant), grant
     return job_id, grant
@@ -47,12 +42,13 @@ def r2(prod_stack) -> R2:
     return R2(r2_config(prod_stack))
 
 
-def test_the_sweep_deletes_what_expired_and_never_what_a_running_job_needs(prod_stack, identity_provider, r2):
-    api = Api(prod_stack, identity_provider.token(f"ret-{secrets.token_hex(4)}", "HS256"))
+def test_the_sweep_deletes_what_expired_and_never_what_a_running_job_needs(prod_stack, identity_provider, r2,
+                                                                          client_for):
+    api = client_for(prod_stack, identity_provider.token(f"ret-{secrets.token_hex(4)}", "HS256"))
     video = b"\x00\x00\x00\x18ftypmp42" + bytes(500)
     stale_upload = api.upload(video)
     pending_input = api.upload(video)
-    pending_id = api.create(pending_input).json()["job_id"]
+    pending_id = api.create(overlay_job(pending_input)).job_id
     pending_ckpt = checkpoint(r2, pending_id)  # as after a spot interruption: it will resume from them
 
     processing_input = api.upload(video)
@@ -66,11 +62,10 @@ def test_the_sweep_deletes_what_expired_and_never_what_a_running_job_needs(prod_
     done_id, done = claimed(prod_stack, api, api.upload(video))
     r2.write(done.output_key, b"rendered" * 50, "video/mp4")
     pod(prod_stack).report(done_id, "complete", done.lease_id, output_key=done.output_key, frames=10, size_bytes=400)
-    view = api.job(done_id)
-    assert view["expires_at"] is not None and api.http.get(f"/api/jobs/{done_id}/download").status_code == 200
+    view = api.get(done_id)
+    assert view.expires_at is not None and api.download_url(done_id).url
 
-    multipart = api.http.post("/api/videos/multipart", json={"filename": "big.mp4", "content_type": "video/mp4",
-                                                             "size_bytes": 6 << 20}).json()
+    multipart = api.multipart_grant("big.mp4", 6 << 20)
 
     control = pod(prod_stack)
     waited = time.monotonic() + RETENTION_TTL_S + 0.5
@@ -79,11 +74,11 @@ def test_the_sweep_deletes_what_expired_and_never_what_a_running_job_needs(prod_
         time.sleep(0.5)
     late_upload = api.upload(video)  # younger than the TTL
 
-    gone = api.http.get(f"/api/jobs/{done_id}/download")
-    assert gone.status_code == 410 and gone.json()["error"] == "expired" and "expired at" in gone.json()["reason"]
+    gone = refusal(api.download_url, done_id)
+    assert gone.status == 410 and gone.error == "expired" and "expired at" in gone.reason
 
     started = time.monotonic()
-    run_cron(prod_stack)
+    prod_stack.run_cron("17 * * * *")
     took = time.monotonic() - started
     keys = set(r2.keys(""))
 
@@ -91,12 +86,11 @@ def test_the_sweep_deletes_what_expired_and_never_what_a_running_job_needs(prod_
     assert not set(failed_ckpt) & keys, "checkpoints of the failed job are orphans"
     assert {pending_input, processing_input, late_upload} <= keys
     assert set(pending_ckpt) <= keys and set(processing_ckpt) <= keys
-    assert api.job(pending_id)["status"] == "pending" and api.job(processing_id)["status"] == "processing"
-    abort = api.http.post("/api/videos/multipart/complete", json={
-        "key": multipart["video_key"], "upload_id": multipart["upload_id"],
-        "parts": [{"part_number": 1, "etag": "x"}]})
-    assert abort.status_code == 400 and abort.json()["error"] == "multipart_failed"
+    assert api.get(pending_id).status == "pending" and api.get(processing_id).status == "processing"
+    aborted = refusal(api.complete_multipart, multipart.video_key, multipart.upload_id,
+                      [{"part_number": 1, "etag": "x"}])
+    assert aborted.status == 400 and aborted.error == "multipart_failed"
     assert took < 10
 
-    run_cron(prod_stack)  # a second run finds nothing more of these
+    prod_stack.run_cron("17 * * * *")  # a second run finds nothing more of these
     assert set(r2.keys("")) >= {pending_input, processing_input, late_upload, *pending_ckpt, *processing_ckpt}

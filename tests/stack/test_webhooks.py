@@ -12,36 +12,31 @@ import time
 import pytest
 from standardwebhooks import Webhook
 
-from gpu_export import WebhookVerificationError, verify_webhook
+from gpu_export import Client, WebhookVerificationError, verify_webhook
 
 from gpu_worker.control import ControlPlane
-from jobspec import ClaimGrant
+from jobspec import ClaimGrant, WebhookDelivery
 from tests.webhook_receiver import Receiver
 
 INTERRUPTED = "no answer recorded: in flight, or the Worker stopped during this attempt"
 
-from .conftest import Api, overlay_job, video_bytes
+from .conftest import overlay_job, refusal, video_bytes
 
 
 @pytest.fixture
-def user(prod_stack, identity_provider) -> Api:
-    return Api(prod_stack, identity_provider.token(f"hooks-{secrets.token_hex(4)}", "HS256"))
+def user(prod_stack, identity_provider, client_for) -> Client:
+    return client_for(prod_stack, identity_provider.token(f"hooks-{secrets.token_hex(4)}", "HS256"))
 
 
-def new_secret(user: Api) -> str:
-    r = user.http.post("/api/webhooks/secret")
-    assert r.status_code == 201, r.text
-    assert r.json()["secret"].startswith("whsec_")
-    return r.json()["secret"]
+def new_secret(user: Client) -> str:
+    secret = user.new_webhook_secret().secret
+    assert secret.startswith("whsec_")
+    return secret
 
 
-def create_with_hook(user: Api, url: str, events=None) -> str:
-    body = {**overlay_job(user.upload(video_bytes(b"v" * 400))), "webhook_url": url}
-    if events:
-        body["webhook_events"] = events
-    r = user.http.post("/api/jobs", json=body)
-    assert r.status_code == 202, r.text
-    return r.json()["job_id"]
+def create_with_hook(user: Client, url: str, events=None) -> str:
+    key = user.upload(video_bytes(b"v" * 400))
+    return user.create(overlay_job(key), webhook_url=url, webhook_events=events).job_id
 
 
 def claim(stack, job_id: str) -> tuple[ControlPlane, ClaimGrant]:
@@ -56,10 +51,8 @@ def complete(stack, job_id: str) -> None:
     control.report(job_id, "complete", grant.lease_id, output_key=grant.output_key, frames=10, size_bytes=100)
 
 
-def deliveries(user: Api, job_id: str) -> list[dict]:
-    r = user.http.get(f"/api/jobs/{job_id}/webhooks")
-    assert r.status_code == 200, r.text
-    return r.json()["deliveries"]
+def deliveries(user: Client, job_id: str) -> list[WebhookDelivery]:
+    return user.webhook_deliveries(job_id).deliveries
 
 
 def test_completed_job_is_delivered_signed(prod_stack, user):
@@ -78,8 +71,8 @@ def test_completed_job_is_delivered_signed(prod_stack, user):
         verify_webhook(secret, got.body.replace(job_id, "x" * len(job_id)), got.headers)
     assert got.headers["webhook-id"].startswith("msg_") and got.at - sent < 10
     [d] = deliveries(user, job_id)
-    assert d["status"] == "delivered" and d["webhook_id"] == got.headers["webhook-id"]
-    assert [a["status_code"] for a in d["attempts"]] == [204]
+    assert d.status == "delivered" and d.webhook_id == got.headers["webhook-id"]
+    assert [a.status_code for a in d.attempts] == [204]
 
 
 def test_a_failing_receiver_is_retried_with_backoff_and_the_same_id(prod_stack, user):
@@ -96,13 +89,13 @@ def test_a_failing_receiver_is_retried_with_backoff_and_the_same_id(prod_stack, 
     assert gaps[0] >= 0.8 and gaps[1] >= 1.6 and gaps[2] >= 3.2, gaps  # WEBHOOK_RETRY_BASE_S=1: 1, 2, 4 s
     time.sleep(0.5)
     [d] = deliveries(user, job_id)
-    assert d["status"] == "delivered"
-    assert [(a["n"], a["status_code"]) for a in d["attempts"]] == [(1, 500), (2, 500), (3, 500), (4, 204)]
-    assert all(a["error"] == "HTTP 500" for a in d["attempts"][:3])
+    assert d.status == "delivered"
+    assert [(a.n, a.status_code) for a in d.attempts] == [(1, 500), (2, 500), (3, 500), (4, 204)]
+    assert all(a.error == "HTTP 500" for a in d.attempts[:3])
 
 
-def test_retries_go_on_after_a_wrangler_dev_restart(prod_stack, identity_provider):
-    user = Api(prod_stack, identity_provider.token("hooks-restart", "HS256"))
+def test_retries_go_on_after_a_wrangler_dev_restart(prod_stack, identity_provider, client_for):
+    user = client_for(prod_stack, identity_provider.token("hooks-restart", "HS256"))
     secret = new_secret(user)
     with Receiver(fail_first=2) as receiver:
         job_id = create_with_hook(user, receiver.url, ["failed"])
@@ -114,15 +107,15 @@ def test_retries_go_on_after_a_wrangler_dev_restart(prod_stack, identity_provide
     assert len({r.headers["webhook-id"] for r in got}) == 1
     assert json.loads(got[-1].body)["type"] == "job.failed"
     Webhook(secret).verify(got[-1].body, got[-1].headers)
-    user = Api(prod_stack, identity_provider.token("hooks-restart", "HS256"))  # the JWKS cache restarted too
+    user = client_for(prod_stack, identity_provider.token("hooks-restart", "HS256"))  # the JWKS cache restarted too
     [d] = deliveries(user, job_id)
     # An attempt the restart cut short is listed as such (recorded before it was sent); its answer, if
     # the receiver sent one, was not seen.
-    statuses = [a["status_code"] for a in d["attempts"]]
+    statuses = [a.status_code for a in d.attempts]
     answered = [s for s in statuses if s is not None]
-    assert d["status"] == "delivered" and statuses[-1] == 204, d
+    assert d.status == "delivered" and statuses[-1] == 204, d
     assert answered == [500, 500, 204] or (answered == [500, 204] and statuses.count(None) == 1), statuses
-    assert all(a["error"] == INTERRUPTED for a in d["attempts"] if a["status_code"] is None)
+    assert all(a.error == INTERRUPTED for a in d.attempts if a.status_code is None)
 
 
 def test_a_slow_receiver_does_not_hold_up_the_job(prod_stack, user):
@@ -140,18 +133,18 @@ def test_a_slow_receiver_does_not_hold_up_the_job(prod_stack, user):
         control.report(job_id, "complete", grant.lease_id, output_key=grant.output_key, frames=50, size_bytes=100)
         took.append(time.monotonic() - started)
         assert max(took) < 1.5, took
-        assert user.job(job_id)["status"] == "complete"
+        assert user.get(job_id).status == "complete"
         receiver.wait_for(2, 20)
         time.sleep(2.5)
-    errors = [a["error"] for x in deliveries(user, job_id) for a in x["attempts"]]
+    errors = [a.error for x in deliveries(user, job_id) for a in x.attempts]
     answered = [e for e in errors if e != INTERRUPTED]  # a retry may be in flight now
     assert answered and all(e and "TimeoutError" in e for e in answered), errors
 
 
 def test_rotation_signs_with_both_secrets_for_the_overlap(prod_stack, user):
     old = new_secret(user)
-    r = user.http.post("/api/webhooks/secret")
-    new, until = r.json()["secret"], r.json()["previous_secret_valid_until"]
+    rotated = user.new_webhook_secret()
+    new, until = rotated.secret, rotated.previous_secret_valid_until
     assert new != old and until is not None
     with Receiver() as receiver:
         complete(prod_stack, create_with_hook(user, receiver.url))
@@ -174,13 +167,14 @@ def test_rotation_signs_with_both_secrets_for_the_overlap(prod_stack, user):
 def test_refused_urls_are_a_422_and_create_nothing(prod_stack, user, url, reason):
     new_secret(user)
     key = user.upload(video_bytes(b"v" * 400))
-    r = user.http.post("/api/jobs", json={**overlay_job(key), "webhook_url": url})
-    assert r.status_code == 422 and r.json()["error"] == "webhook_refused", r.text
-    assert reason in r.json()["reason"]
-    assert user.http.get("/api/jobs").json()["jobs"] == []
+    refused = refusal(user.create, overlay_job(key), webhook_url=url)
+    assert refused.status == 422 and refused.error == "webhook_refused", refused
+    assert reason in refused.reason
+    assert user.list().jobs == []
 
 
 def test_a_webhook_needs_a_secret_first(prod_stack, user):
-    r = user.http.post("/api/jobs", json={**overlay_job(user.upload(video_bytes(b"v" * 400))), "webhook_url": "https://h.example.com/"})
-    assert r.status_code == 422 and r.json()["error"] == "webhook_secret_missing"
-    assert "POST /api/webhooks/secret" in r.json()["reason"]
+    key = user.upload(video_bytes(b"v" * 400))
+    refused = refusal(user.create, overlay_job(key), webhook_url="https://h.example.com/")
+    assert refused.status == 422 and refused.error == "webhook_secret_missing"
+    assert "POST /api/webhooks/secret" in refused.reason

@@ -3,20 +3,21 @@ short leases, real ffmpeg, and the worker CLI run as a subprocess, exactly as a 
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
-import httpx
 import pytest
 
+from gpu_export import Client
 from gpu_worker.media import probe
 from gpu_worker.storage import R2, R2CheckpointStore
+from jobspec import JobView
 
 from scripts.gpu_worker_proc import GpuWorker, r2_config
 from scripts.localstack import LocalStack
 
 from ..clips import FPS, make_clip
 from ..metadata import MetadataServer
+from ..polling import wait_until
 
 STACK_VARS = {"LEASE_TIMEOUT_S": "4", "HEARTBEAT_INTERVAL_S": "1", "REQUEUE_DELAY_S": "0", "MAX_ATTEMPTS": "3"}
 
@@ -56,58 +57,31 @@ def long_clip(tmp_path_factory) -> Path:
 
 # ---------------------------------------------------------------- a user of the public API
 
-
-class User:
-    def __init__(self, stack: LocalStack):
-        self.http = httpx.Client(base_url=stack.url, timeout=30)
-        token = self.http.post("/api/auth/anonymous").json()["token"]
-        self.http.headers["authorization"] = f"Bearer {token}"
-
-    def upload(self, data: bytes, name: str = "clip.mp4") -> str:
-        r = self.http.post("/api/videos/upload-url",
-                           json={"filename": name, "content_type": "video/mp4", "size_bytes": len(data)})
-        assert r.status_code == 200, r.text
-        put = httpx.put(r.json()["upload_url"], content=data, headers=r.json()["headers"])
-        assert put.status_code == 200, put.text
-        return r.json()["video_key"]
-
-    def export(self, clip: Path | bytes) -> str:
-        """Upload the clip and create an overlay job on it; the job id."""
-        key = self.upload(clip if isinstance(clip, bytes) else clip.read_bytes())
-        r = self.http.post("/api/jobs", json={"type": "overlay", "input_video_key": key, "params": {
-            "highlight_regions": [{"keyframes": [{"t": 0, "x": 0.5, "y": 0.5, "rx": 0.2, "ry": 0.2},
-                                                 {"t": 3, "x": 0.3, "y": 0.6, "rx": 0.1, "ry": 0.2}]}]}})
-        assert r.status_code == 202, r.text
-        return r.json()["job_id"]
-
-    def job(self, job_id: str) -> dict:
-        r = self.http.get(f"/api/jobs/{job_id}")
-        assert r.status_code == 200, r.text
-        return r.json()
-
-    def wait(self, job_id: str, condition, timeout: float = 60) -> dict:
-        deadline = time.monotonic() + timeout
-        while not condition(job := self.job(job_id)):
-            assert time.monotonic() < deadline, f"job still {job['status']} after {timeout} s: {job}"
-            time.sleep(0.1)
-        return job
-
-    def output_frames(self, job_id: str, path: Path) -> int:
-        r = self.http.get(f"/api/jobs/{job_id}/download")
-        assert r.status_code == 200, r.text
-        video = httpx.get(r.json()["url"], timeout=30)
-        assert video.status_code == 200
-        path.write_bytes(video.content)
-        return probe(str(path)).frames
+OVERLAY = {"highlight_regions": [{"keyframes": [{"t": 0, "x": 0.5, "y": 0.5, "rx": 0.2, "ry": 0.2},
+                                                {"t": 3, "x": 0.3, "y": 0.6, "rx": 0.1, "ry": 0.2}]}]}
 
 
 @pytest.fixture
-def user(stack) -> User:
-    return User(stack)
+def user(stack, client_for) -> Client:
+    return client_for(stack)
 
 
-def has_checkpoint(job: dict) -> bool:
-    return bool(job["checkpoint"] and job["checkpoint"]["frame"] > 0)
+def export(user: Client, clip: Path | bytes) -> str:
+    """Upload the clip and create an overlay job on it; the job id."""
+    return user.create({"type": "overlay", "input_video_key": user.upload(clip), "params": OVERLAY}).job_id
+
+
+def has_checkpoint(job: JobView) -> bool:
+    return bool(job.checkpoint and job.checkpoint.frame > 0)
+
+
+def wait_for_checkpoint(user: Client, job_id: str, timeout: float = 60) -> None:
+    wait_until(lambda: has_checkpoint(user.get(job_id)), timeout, f"a checkpoint of job {job_id}", interval=0.1)
+
+
+def output_frames(user: Client, job_id: str, path: Path) -> int:
+    """The frames of the job's output, downloaded to `path`."""
+    return probe(str(user.download(job_id, path))).frames
 
 
 # ---------------------------------------------------------------- the worker process

@@ -14,7 +14,7 @@ import pytest
 
 from ..metadata import AWS_NOTICE
 from .conftest import LONG_CLIP_FRAMES as FRAMES
-from .conftest import checkpoint_of, has_checkpoint
+from .conftest import checkpoint_of, export, output_frames, wait_for_checkpoint
 
 
 def resumed_from(worker) -> int:
@@ -26,11 +26,11 @@ def finish_elsewhere(user, r2, job_id, start_worker, tmp_path, stored_frame: int
     """A second pod finishes the job from the stored checkpoint."""
     second = start_worker()
     assert second.wait(120) == 0
-    job = user.job(job_id)
-    assert job["status"] == "complete", job
-    assert job["resume_count"] == 1
+    job = user.get(job_id)
+    assert job.status == "complete", job
+    assert job.resume_count == 1
     assert resumed_from(second) == stored_frame
-    assert user.output_frames(job_id, tmp_path / "out.mp4") == FRAMES
+    assert output_frames(user, job_id, tmp_path / "out.mp4") == FRAMES
     assert list(r2.keys(checkpoint_of(r2, job_id).prefix)) == []
     return job
 
@@ -38,11 +38,11 @@ def finish_elsewhere(user, r2, job_id, start_worker, tmp_path, stored_frame: int
 @pytest.mark.parametrize("notice", ["sigterm", "metadata"])
 def test_spot_notice_checkpoints_and_hands_the_job_back(notice, user, r2, long_clip, start_worker, metadata,
                                                         tmp_path):
-    job_id = user.export(long_clip)
+    job_id = export(user, long_clip)
     metadata.token = "imdsv2-session-token"  # as on AWS with IMDSv2 required
     first = start_worker("--checkpoint-frames", "30",
                          "--spot-metadata-url", metadata.url, "--spot-poll-seconds", "0.2")
-    user.wait(job_id, has_checkpoint)
+    wait_for_checkpoint(user, job_id)
 
     if notice == "sigterm":
         first.signal(signal.SIGTERM)
@@ -52,19 +52,19 @@ def test_spot_notice_checkpoints_and_hands_the_job_back(notice, user, r2, long_c
 
     assert first.wait(30) == 0
     assert time.monotonic() - noticed < 30
-    job = user.job(job_id)
-    assert job["status"] == "pending" and job["interruptions"] == 1 and job["attempts"] == 0, job
+    job = user.get(job_id)
+    assert job.status == "pending" and job.interruptions == 1 and job.attempts == 0, job
     manifest = checkpoint_of(r2, job_id).load_manifest()
-    assert 0 < manifest.frame < FRAMES and manifest.frame == job["checkpoint"]["frame"]
+    assert 0 < manifest.frame < FRAMES and manifest.frame == job.checkpoint.frame
     assert [line["frame"] for line in first.lines() if line["msg"] == "interrupted"] == [manifest.frame]
 
     finish_elsewhere(user, r2, job_id, start_worker, tmp_path, manifest.frame)
 
 
 def test_killed_worker_job_resumes_after_lease_timeout(user, r2, long_clip, start_worker, tmp_path):
-    job_id = user.export(long_clip)
+    job_id = export(user, long_clip)
     first = start_worker("--checkpoint-frames", "30")
-    user.wait(job_id, has_checkpoint)
+    wait_for_checkpoint(user, job_id)
 
     first.signal(signal.SIGKILL)
     first.wait(10)
@@ -72,17 +72,17 @@ def test_killed_worker_job_resumes_after_lease_timeout(user, r2, long_clip, star
     assert 0 < stored.frame < FRAMES
 
     job = finish_elsewhere(user, r2, job_id, start_worker, tmp_path, stored.frame)
-    assert job["attempts"] == 1 and job["interruptions"] == 0
+    assert job.attempts == 1 and job.interruptions == 0
 
 
 def test_cancel_stops_the_render_and_deletes_the_checkpoint(user, r2, long_clip, start_worker):
-    job_id = user.export(long_clip)
+    job_id = export(user, long_clip)
     worker = start_worker("--checkpoint-frames", "30")
-    user.wait(job_id, has_checkpoint)
+    wait_for_checkpoint(user, job_id)
 
-    assert user.http.post(f"/api/jobs/{job_id}/cancel").status_code == 200
+    assert user.cancel(job_id).status == "cancelled"
 
     assert worker.wait(30) == 0
-    assert user.job(job_id)["status"] == "cancelled"
+    assert user.get(job_id).status == "cancelled"
     assert "cancelled by the user" in worker.messages()
     assert list(r2.keys(checkpoint_of(r2, job_id).prefix)) == []

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from ..stack.conftest import refusal
+from .conftest import export
 from .hostile_media import big_frame_clip, huge_sps_clip, long_tiny_clip
 
 PEAK_RSS_BOUND = 400 << 20  # the worker process and its ffmpeg children together
@@ -77,9 +79,7 @@ CASES = [
 def test_a_job_over_the_pods_limits_fails_within_seconds_in_bounded_memory(name, clip, job, limit, hostile, user,
                                                                            start_worker):
     data = hostile[clip].read_bytes()
-    r = user.http.post("/api/jobs", json=job(user.upload(data)))
-    assert r.status_code == 202, r.text
-    job_id = r.json()["job_id"]
+    job_id = user.create(job(user.upload(data))).job_id
 
     started = time.monotonic()
     worker = start_worker()
@@ -87,28 +87,29 @@ def test_a_job_over_the_pods_limits_fails_within_seconds_in_bounded_memory(name,
     assert worker.wait(60) == 0
     took, peak = time.monotonic() - started, peak.join()
 
-    result = user.job(job_id)
-    assert result["status"] == "error" and result["attempts"] == 0, result
-    assert limit in result["error"], result["error"]
-    print(f"{name}: {len(data)} bytes, refused in {took:.1f} s, worker peak RSS {peak >> 20} MiB: {result['error']}")
+    result = user.get(job_id)
+    assert result.status == "error" and result.attempts == 0, result
+    assert limit in result.error, result.error
+    print(f"{name}: {len(data)} bytes, refused in {took:.1f} s, worker peak RSS {peak >> 20} MiB: {result.error}")
     assert took < REFUSED_WITHIN_S, took
     assert peak < PEAK_RSS_BOUND, f"peak RSS {peak >> 20} MiB"
 
 
 def test_a_render_past_its_wall_time_limit_fails_with_the_limit(user, long_clip, start_worker):
-    job_id = user.export(long_clip)
+    job_id = export(user, long_clip)
 
     worker = start_worker("--time-limit-floor", "1", "--time-limit-factor", "0.001")
 
     assert worker.wait(60) == 0
-    result = user.job(job_id)
-    assert result["status"] == "error" and "time limit" in result["error"], result
+    result = user.get(job_id)
+    assert result.status == "error" and "time limit" in result.error, result
 
 
 def test_the_control_plane_refuses_a_job_over_its_caps(user):
+    """Sent with `request`: `create` would refuse these before sending them (the same schema)."""
     key = user.upload(b"\x00\x00\x00\x18ftypmp42" + bytes(1000))
-    too_big = user.http.post("/api/jobs", json=framing(key, 3840, 3840, "realesrgan-x4plus"))
-    assert too_big.status_code == 422 and "pixels" in too_big.json()["reason"], too_big.text
     clips = [{"input_video_key": key, "start_s": 0, "end_s": 3000}] * 3
-    too_long = user.http.post("/api/jobs", json={"type": "multi_clip", "params": {"clips": clips}})
-    assert too_long.status_code == 422 and "seconds" in too_long.json()["reason"], too_long.text
+    for spec, reason in [(framing(key, 3840, 3840, "realesrgan-x4plus"), "pixels"),
+                         ({"type": "multi_clip", "params": {"clips": clips}}, "seconds")]:
+        refused = refusal(user.request, "POST", "/api/jobs", json_body=spec)
+        assert refused.status == 422 and reason in refused.reason, refused
