@@ -20,6 +20,7 @@ from pathlib import Path
 from . import logs
 from .control import ControlPlane
 from .limits import Limits
+from .media import choose_codec
 from .queue_client import QueueClient
 from .runner import Runner, Settings
 from .spot import MetadataPoller, StopNotice, stop_on_signals
@@ -125,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
                  limits_of(args)),
         notice, view)
     log.info("worker started", extra={"pod_id": args.pod_id, "concurrency": args.concurrency,
-                                      "encoders": runner.encoders})
+                                      "codec": choose_codec()})
     runner.run()
     log.info("worker stopped", extra={"reason": notice.reason or "done"})
     return 1 if runner.crashed else 0

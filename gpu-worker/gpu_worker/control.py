@@ -69,9 +69,9 @@ class ControlPlane:
                 time.sleep(self.backoff_s * 2 ** attempt)
         raise ControlPlaneError(f"{action} for job {job_id} failed after {self.attempts} attempts: {error}")
 
-    def claim(self, job_id: str, encoders: list[str]) -> ClaimGrant | Reply:
+    def claim(self, job_id: str) -> ClaimGrant | Reply:
         """The grant, or the refusal (job finished, or leased by another pod) as a Reply."""
-        reply = self.post(job_id, "claim", {"pod_id": self.pod_id, "encoders": encoders})
+        reply = self.post(job_id, "claim", {"pod_id": self.pod_id})
         return ClaimGrant.model_validate(reply.body) if reply.status == 200 else reply
 
     def report(self, job_id: str, action: str, lease_id: str, **fields) -> dict:

@@ -55,9 +55,8 @@ class Lease:
     def progress(self, p: JobProgress) -> None:
         self._post("progress", frame=p.frame, total_frames=p.total, fps=p.fps, eta_s=p.eta_s)
 
-    def checkpoint(self, manifest: CheckpointManifest, manifest_key: str) -> None:
-        self._post("checkpoint", frame=manifest.frame, total_frames=manifest.total_frames,
-                   segments=len(manifest.segments), manifest_key=manifest_key)
+    def checkpoint(self, manifest: CheckpointManifest) -> None:
+        self._post("checkpoint", frame=manifest.frame, total_frames=manifest.total_frames)
 
     def held(self) -> bool:
         """Whether this pod still holds the lease: no report refused, and one sent within the timeout accepted."""

@@ -27,7 +27,7 @@ from .lease import Lease
 from .logs import JobProgress, ProgressView
 from .errors import FatalJobError
 from .limits import Limits
-from .media import FFmpegError, choose_codec
+from .media import FFmpegError
 from .queue_client import PulledMessage, QueueClient
 from .render import Cancelled, Hooks, Interrupted, render
 from .spot import StopNotice
@@ -71,7 +71,6 @@ class Runner:
         self.control, self.queue, self.r2, self.settings = control, queue, r2, settings
         self.notice, self.view = notice, view
         self.crashed = False
-        self.encoders = ["h264_nvenc", "libx264"] if choose_codec() == "h264_nvenc" else ["libx264"]
 
     # ---------------------------------------------------------------- the loop
 
@@ -117,7 +116,7 @@ class Runner:
             return False
         claimed_at = time.monotonic()
         try:
-            grant = self.control.claim(job_id, self.encoders)
+            grant = self.control.claim(job_id)
         except ControlPlaneError as e:
             log.warning("claim failed, the message will come back: %s", e, extra={"job_id": job_id})
             return False
@@ -210,7 +209,7 @@ class Runner:
             return "interrupt" if self.notice.given else None
 
         return Hooks(on_progress=on_progress, should_stop=should_stop,
-                     on_checkpoint=lambda manifest: lease.checkpoint(manifest, store.manifest_key),
+                     on_checkpoint=lease.checkpoint,
                      on_resumed=lambda frame: log.info("resuming", extra={"job_id": job_id, "from_frame": frame}))
 
     def _cancelled(self, lease: Lease, store: R2CheckpointStore) -> None:

@@ -77,10 +77,10 @@ def test_cost_of_jobs_reported_by_a_pod(stack, clip, capsys):
         jobs = [api.create(spec).job_id for _ in range(2)]
         before = api.health()
     pod = ControlPlane(stack.url, stack.vars["WORKER_SECRET"], "pod-cost-test")
-    done = pod.claim(jobs[0], ["libx264"])
+    done = pod.claim(jobs[0])
     pod.report(jobs[0], "complete", done.lease_id, output_key=done.output_key, frames=60, size_bytes=1000,
                gpu_seconds=36.0)
-    failed = pod.claim(jobs[1], ["libx264"])
+    failed = pod.claim(jobs[1])
     pod.report(jobs[1], "fail", failed.lease_id, reason="corrupt input", retryable=False, gpu_seconds=9.0)
 
     assert cli_main(["--url", stack.url, "--json", "cost"]) == 0

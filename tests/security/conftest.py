@@ -94,7 +94,7 @@ def claimed_job(api: Client, stack, pod_name: str = "pod-a") -> tuple[str, Contr
     """A new job of `api`'s, claimed by a pod (straight from the pod API; its queue message stays)."""
     job_id = api.create(overlay_job(api.upload(video_bytes(b"v" * 400)))).job_id
     control = pod(stack, pod_name)
-    grant = control.claim(job_id, ["libx264"])
+    grant = control.claim(job_id)
     assert isinstance(grant, ClaimGrant), grant
     return job_id, control, grant
 

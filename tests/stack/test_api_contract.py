@@ -73,7 +73,7 @@ def test_pod_api_needs_a_valid_fresh_signature(api, stack):
     body = json.dumps({"pod_id": "pod-x"}).encode()
     url = stack.url + path
     assert httpx.post(url, content=body).status_code == 401
-    wrong = ControlPlane(stack.url, "not-the-secret", pod_id="pod-x", attempts=1).claim(job_id, ["libx264"])
+    wrong = ControlPlane(stack.url, "not-the-secret", pod_id="pod-x", attempts=1).claim(job_id)
     assert wrong.status == 401
     ts, nonce = int(time.time()), uuid.uuid4().hex
     header = {SIGNATURE_HEADER: format_signature_header(

@@ -13,7 +13,7 @@ from .conftest import Socket, overlay_job, refusal, take_message, video_bytes
 def started_job(api, queue, pod):
     job_id = api.create(overlay_job(api.upload(video_bytes(b"v" * 500)))).job_id
     message = take_message(queue, job_id)
-    grant = pod.claim(job_id, ["libx264"])
+    grant = pod.claim(job_id)
     assert isinstance(grant, ClaimGrant), grant
     queue.ack([message.lease_id])
     return job_id, grant
@@ -24,8 +24,7 @@ def test_dead_pod_is_requeued_resumed_then_dead_lettered(api, queue, pod, stack)
     sock = Socket(api.socket_url(job_id).websocket_url)
     assert sock.next()["job"]["status"] == "processing"
     pod.report(job_id, "progress", grant.lease_id, frame=60, total_frames=100)
-    pod.report(job_id, "checkpoint", grant.lease_id, frame=50, total_frames=100, segments=1,
-               manifest_key=f"checkpoints/{job_id}/manifest.json")
+    pod.report(job_id, "checkpoint", grant.lease_id, frame=50, total_frames=100)
 
     # The pod goes silent: after LEASE_TIMEOUT_S the alarm takes the lease back and re-queues.
     requeued = sock.until("requeued", timeout=15)
@@ -38,7 +37,7 @@ def test_dead_pod_is_requeued_resumed_then_dead_lettered(api, queue, pod, stack)
     message = take_message(queue, job_id, timeout=15)
     assert message.body["attempt"] == 2
     second = ControlPlane(stack.url, stack.vars["WORKER_SECRET"], pod_id="pod-b", attempts=1)
-    grant2 = second.claim(job_id, ["libx264"])
+    grant2 = second.claim(job_id)
     assert isinstance(grant2, ClaimGrant) and grant2.resume_count == 1 and grant2.attempt == 2
     resumed = sock.until("resumed")
     assert resumed["job"]["checkpoint"] == {"frame": 50, "total_frames": 100, "resume_count": 1}
@@ -65,7 +64,7 @@ def test_heartbeats_keep_the_lease(api, queue, pod):
 def test_second_claim_is_refused(api, queue, pod, stack):
     job_id, _ = started_job(api, queue, pod)
     other = ControlPlane(stack.url, stack.vars["WORKER_SECRET"], pod_id="pod-b", attempts=1)
-    refused = other.claim(job_id, ["libx264"])
+    refused = other.claim(job_id)
     assert refused.status == 409 and refused.body["error"] == "already_leased"
 
 
@@ -80,11 +79,11 @@ def test_duplicate_and_late_events_after_complete_change_nothing(api, queue, pod
     assert pod.report(job_id, "complete", grant.lease_id, **done)["ignored"] is True
     assert pod.report(job_id, "fail", grant.lease_id, reason="late", retryable=True)["ignored"] is True
     for action, fields in [("progress", dict(frame=99, total_frames=100)), ("heartbeat", {}),
-                           ("checkpoint", dict(frame=99, total_frames=100, segments=1, manifest_key="m")),
+                           ("checkpoint", dict(frame=99, total_frames=100)),
                            ("interrupted", dict(frame=80))]:
         with pytest.raises(LeaseLost):
             pod.report(job_id, action, grant.lease_id, **fields)
-    refused = pod.claim(job_id, ["libx264"])
+    refused = pod.claim(job_id)
     assert refused.status == 409 and refused.body["error"] == "job_finished"
     assert refusal(api.cancel, job_id).status == 409
     assert api.get(job_id) == before
@@ -99,13 +98,12 @@ def test_progress_is_monotonic(api, queue, pod):
 
 def test_spot_interruption_requeues_at_once_without_using_an_attempt(api, queue, pod, stack):
     job_id, grant = started_job(api, queue, pod)
-    pod.report(job_id, "checkpoint", grant.lease_id, frame=30, total_frames=90, segments=1,
-               manifest_key=f"checkpoints/{job_id}/manifest.json")
+    pod.report(job_id, "checkpoint", grant.lease_id, frame=30, total_frames=90)
     pod.report(job_id, "interrupted", grant.lease_id, frame=30, reason="spot notice")
     job = api.get(job_id)
     assert job.status == "pending" and job.interruptions == 1 and job.attempts == 0
     queue.ack([take_message(queue, job_id, timeout=10).lease_id])
-    grant2 = ControlPlane(stack.url, stack.vars["WORKER_SECRET"], pod_id="pod-c").claim(job_id, ["libx264"])
+    grant2 = ControlPlane(stack.url, stack.vars["WORKER_SECRET"], pod_id="pod-c").claim(job_id)
     assert grant2.resume_count == 1
 
 
@@ -130,7 +128,7 @@ def test_a_retried_job_that_finishes_while_away_is_announced_again(api, queue, p
     assert api.mark_seen([job_id]) == 1
     api.retry(job_id)
     take_message(queue, job_id)
-    grant = pod.claim(job_id, ["libx264"])
+    grant = pod.claim(job_id)
     pod.report(job_id, "complete", grant.lease_id, output_key=grant.output_key, frames=10, size_bytes=10)
     away = api.active().finished_while_away
     assert [j.status for j in away if j.job_id == job_id] == ["complete"]

@@ -25,7 +25,7 @@ def pod(stack) -> ControlPlane:
 
 def claimed(stack, api: Client, key: str) -> tuple[str, ClaimGrant]:
     job_id = api.create(overlay_job(key)).job_id
-    grant = pod(stack).claim(job_id, ["libx264"])
+    grant = pod(stack).claim(job_id)
     assert isinstance(grant, ClaimGrant), grant
     return job_id, grant
 

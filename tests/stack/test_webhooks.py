@@ -41,7 +41,7 @@ def create_with_hook(user: Client, url: str, events=None) -> str:
 
 def claim(stack, job_id: str) -> tuple[ControlPlane, ClaimGrant]:
     control = ControlPlane(stack.url, stack.vars["WORKER_SECRET"], pod_id="hook-pod", attempts=2, backoff_s=0.1)
-    grant = control.claim(job_id, ["libx264"])
+    grant = control.claim(job_id)
     assert isinstance(grant, ClaimGrant), grant
     return control, grant
 

@@ -319,8 +319,6 @@ class QueueMessage(Strict):
 
 class PodIdentity(Strict):
     pod_id: str = Field(pattern=_ID_RE)
-    encoders: list[EncoderCodec] = Field(default_factory=lambda: ["libx264"], max_length=8)
-    gpu: str = Field(default="", max_length=100)
 
 
 class ClaimGrant(BaseModel):
@@ -348,14 +346,11 @@ class Progress(LeaseReport):
     total_frames: FrameCount
     fps: Annotated[float, Field(ge=0, le=MAX_FPS, allow_inf_nan=False)] = 0.0
     eta_s: Optional[ReportedSeconds] = None
-    stage: str = Field(default="render", max_length=40)
 
 
 class CheckpointSaved(LeaseReport):
     frame: FrameNumber
     total_frames: FrameCount
-    segments: FrameNumber
-    manifest_key: str = Field(max_length=300)
 
 
 class Completed(LeaseReport):
