@@ -38,7 +38,7 @@ def main():
         latency, complete_ms = [], []
         for _ in range(args.jobs):
             job_id = api.create({**JOB, "input_video_key": key}, webhook_url=receiver.url).job_id
-            grant = pod.claim(job_id, ["libx264"])
+            grant = pod.claim(job_id)
             before = len(receiver.received)
             start = time.time()
             pod.report(job_id, "complete", grant.lease_id, output_key=grant.output_key, frames=10, size_bytes=10)
