@@ -5,7 +5,7 @@ import pytest
 from jobspec import JOB_SPEC, OverlayParams
 from render_helpers import KEY_A, KEY_B, frames, overlay_job, region, render_job
 
-from gpu_worker.media import probe
+from gpu_worker.media import i420_planes, probe
 from gpu_worker.plan import make_plan
 from gpu_worker.processors.overlay import OverlayProcessor
 
@@ -79,3 +79,38 @@ def test_overlay_jobs_take_the_i420_path_and_letterboxed_clips_bgr(clip_av, clip
         {"input_video_key": KEY_A}, {"input_video_key": KEY_B}]}})
     plan = make_plan(mixed, {KEY_A: clip_av, KEY_B: clip_silent}, str(tmp_path))
     assert plan.fmt.pix_fmt == "bgr24"  # clip_silent is 256x144: fitted to 320x180 in BGR
+
+
+def reference_gain(regions, width, height, step):
+    """The documented gain, per sample of a plane (every `step`-th pixel), in float64 and per pixel:
+    no boxes, no skipped rectangles."""
+    cols, rows = (np.arange(width // step) + 0.5) * step, (np.arange(height // step) + 0.5) * step
+    gain = np.zeros((len(rows), len(cols)))
+    for r in regions:
+        k = r["keyframes"][0]
+        rx, ry = max(k["rx"] * width, 0.5), max(k["ry"] * height, 0.5)
+        band = max(r["feather"] * min(width, height) / np.sqrt(rx * ry), 1e-6)
+        d = np.hypot((cols[None, :] - k["x"] * width) / rx, (rows[:, None] - k["y"] * height) / ry)
+        keep = 1 - r["dim"]
+        gain = np.maximum(gain, keep + (1 - keep) * np.clip((1 + band - d) / band, 0, 1))
+    return gain
+
+
+@pytest.mark.parametrize("regions", [
+    [region(0.5, 0.5, rx=0.3, ry=0.4, feather=0.05)],
+    [region(0.05, 0.05, rx=0.4, ry=0.2)],  # reaches past the frame's edges
+    [region(0.3, 0.3, rx=0.1, ry=0.4, dim=0.5), region(0.35, 0.35, y=0.6, rx=0.3, ry=0.1, dim=0.8)],  # overlapping
+], ids=["centred", "clipped", "overlapping"])
+def test_i420_spotlight_matches_the_formula_on_every_sample(regions):
+    """The fast path (a box, a copied rectangle inside the largest ellipse, strips around it) gives
+    the formula's value, rounded, on every sample of every plane."""
+    rng = np.random.default_rng(7)
+    yuv = rng.integers(0, 256, (H * 3 // 2, W), dtype=np.uint8)
+    out = OverlayProcessor(OverlayParams(highlight_regions=regions), W, H).process(
+        [av.VideoFrame.from_ndarray(yuv, format="yuv420p")], [0.0])[0]
+    (y, u, v), (y2, u2, v2) = (i420_planes(f) for f in (av.VideoFrame.from_ndarray(yuv, format="yuv420p"), out))
+    for plane, dimmed, step, black in ((y, y2, 1, 16), (u, u2, 2, 128), (v, v2, 2, 128)):
+        exact = black + (plane - float(black)) * reference_gain(regions, W, H, step)
+        tie = np.abs(exact % 1 - 0.5) < 1e-3  # either rounding is right, and float32 may land on either side
+        assert np.abs(dimmed - exact).max() <= 0.5 + 1e-3
+        assert np.array_equal(dimmed[~tie], np.round(exact[~tie]))

@@ -12,7 +12,8 @@ wins, so the background is dimmed by the smallest `dim`.
 
 Dimming scales a value's distance from black: BGR values, or in I420 the distance of Y from 16
 and of U, V from 128 (the same thing, as YUV is linear in RGB). Only the bounding box of the
-ellipses and their soft edges takes a per-pixel float pass; the rest, one scale-and-add.
+ellipses and their soft edges takes a per-pixel float pass, less the largest ellipse's inscribed
+rectangle (copied: half of an ellipse's box); outside the box, one scale-and-add.
 """
 
 from __future__ import annotations
@@ -82,16 +83,28 @@ class OverlayProcessor:
 
     def _dim(self, planes: list[np.ndarray], outs: list[np.ndarray], grid: _Plane, ellipses: list[Ellipse],
              black: int) -> None:
-        x0, y0, x1, y1 = grid.box(ellipses)
+        box = grid.box(ellipses)
         keep = max(e.keep for e in ellipses)
+        for rows, cols in _around((0, 0, grid.width, grid.height), box):
+            for plane, out in zip(planes, outs):  # black + (plane - black) * keep, rounded (the fastest SIMD pass here)
+                cv2.convertScaleAbs(plane[rows, cols], dst=out[rows, cols], alpha=keep, beta=black * (1 - keep))
+        core = grid.core(ellipses, box)
         for plane, out in zip(planes, outs):
-            for rows, cols in ((slice(None, y0), slice(None)), (slice(y1, None), slice(None)),
-                               (slice(y0, y1), slice(None, x0)), (slice(y0, y1), slice(x1, None))):
-                if plane[rows, cols].size:  # black + (plane - black) * keep, rounded (the fastest SIMD pass here)
-                    cv2.convertScaleAbs(plane[rows, cols], dst=out[rows, cols], alpha=keep, beta=black * (1 - keep))
-        gain = grid.gain(ellipses, (x0, y0, x1, y1))
-        for plane, out in zip(planes, outs):
-            grid.blend(plane[y0:y1, x0:x1], out[y0:y1, x0:x1], gain, black)
+            np.copyto(out[core[1]:core[3], core[0]:core[2]], plane[core[1]:core[3], core[0]:core[2]])
+        for rows, cols in _around(box, core):
+            gain = grid.gain(ellipses, rows, cols)
+            for plane, out in zip(planes, outs):
+                grid.blend(plane[rows, cols], out[rows, cols], gain, black)
+
+
+def _around(outer: Box, inner: Box):
+    """The non-empty rectangles (as row and column slices) that tile `outer` minus `inner`:
+    above, below, left of and right of it (`inner` lies within `outer`)."""
+    x0, y0, x1, y1 = outer
+    i0, j0, i1, j1 = inner
+    parts = ((slice(y0, j0), slice(x0, x1)), (slice(j1, y1), slice(x0, x1)),
+             (slice(j0, j1), slice(x0, i0)), (slice(j0, j1), slice(i1, x1)))
+    return [(rows, cols) for rows, cols in parts if rows.stop > rows.start and cols.stop > cols.start]
 
 
 class _Plane:
@@ -112,23 +125,34 @@ class _Plane:
         y1 = max(math.ceil((e.cy + e.ry * g) / self.step) + 1 for e, g in zip(ellipses, grow))
         return max(x0, 0), max(y0, 0), min(x1, self.width), min(y1, self.height)
 
-    def gain(self, ellipses: list[Ellipse], box: Box) -> np.ndarray:
-        """Gain over the box: the brightest region's."""
+    def core(self, ellipses: list[Ellipse], box: Box) -> Box:
+        """Samples inside the largest ellipse's inscribed rectangle (gain 1 there, whatever the other
+        regions do): the per-pixel pass skips them. Within `box`; may be empty."""
+        e = max(ellipses, key=lambda e: e.rx * e.ry)
+        half_w, half_h = e.rx / math.sqrt(2), e.ry / math.sqrt(2)
         x0, y0, x1, y1 = box
-        shape = (y1 - y0, x1 - x0)
+        # sample i's centre is (i + 0.5) * step: the first and last centres inside the rectangle
+        i0 = min(max(math.ceil((e.cx - half_w) / self.step - 0.5), x0), x1)
+        j0 = min(max(math.ceil((e.cy - half_h) / self.step - 0.5), y0), y1)
+        i1 = max(min(math.floor((e.cx + half_w) / self.step - 0.5) + 1, x1), i0)
+        j1 = max(min(math.floor((e.cy + half_h) / self.step - 0.5) + 1, y1), j0)
+        return i0, j0, i1, j1
+
+    def gain(self, ellipses: list[Ellipse], rows: slice, cols: slice) -> np.ndarray:
+        """Gain over these samples: the brightest region's."""
+        shape = (rows.stop - rows.start, cols.stop - cols.start)
         gain, other = self._buffer("gain", shape), self._buffer("other", shape)
         for i, e in enumerate(ellipses):
-            self._region_gain(e, box, out=gain if i == 0 else other)
+            self._region_gain(e, rows, cols, out=gain if i == 0 else other)
             if i:
                 np.maximum(gain, other, out=gain)
         return gain
 
-    def _region_gain(self, e: Ellipse, box: Box, out: np.ndarray) -> None:
+    def _region_gain(self, e: Ellipse, rows: slice, cols: slice, out: np.ndarray) -> None:
         # normalised elliptical distance d (1 on the ellipse), then
         # gain = keep + (1 - keep) * clip((1 + band - d) / band, 0, 1) as one multiply-add and a clip
-        x0, y0, x1, y1 = box
-        dx = np.square((self.cols[x0:x1] - e.cx) / e.rx)
-        dy = np.square((self.rows[y0:y1] - e.cy) / e.ry)
+        dx = np.square((self.cols[cols] - e.cx) / e.rx)
+        dy = np.square((self.rows[rows] - e.cy) / e.ry)
         np.add(dy[:, None], dx[None, :], out=out)
         cv2.sqrt(out, out)
         slope = (1 - e.keep) / e.band
