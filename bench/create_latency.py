@@ -11,16 +11,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.latency import percentile
 from gpu_export import AsyncClient
 from scripts.localstack import LocalStack
 from tests.clips import make_clip
 
 PARAMS = {"highlight_regions": [{"keyframes": [{"t": 0, "x": 0.5, "y": 0.5, "rx": 0.2, "ry": 0.2}]}]}
-
-
-def percentile(values, p):
-    values = sorted(values)
-    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
 
 
 async def measure(url: str, clip: Path, clients: int, jobs: int) -> tuple[float, list[float], float]:

@@ -12,14 +12,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.latency import percentile
 from gpu_export import Client
 from scripts.localstack import LocalStack
 from tests.idp import IdentityProvider
-
-
-def percentile(values, p):
-    values = sorted(values)
-    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
 
 
 def main():

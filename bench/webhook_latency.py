@@ -11,17 +11,13 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.latency import percentile
 from gpu_export import Client
 from gpu_worker.control import ControlPlane
 from scripts.localstack import LocalStack
 from tests.webhook_receiver import Receiver
 
 JOB = {"type": "overlay", "params": {"highlight_regions": [{"keyframes": [{"t": 0, "x": 0.5, "y": 0.5, "rx": 0.2, "ry": 0.2}]}]}}
-
-
-def percentile(values, p):
-    values = sorted(values)
-    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
 
 
 def main():
