@@ -289,11 +289,11 @@ def _frame_rate(stream, times: list[Fraction]) -> tuple[Fraction, bool]:
     return rate, is_vfr
 
 
-def to_cfr(src: str, dst: str, fps: Fraction) -> None:
+def to_cfr(src: str, dst: str, fps: Fraction, audio: Optional[AudioTrack]) -> None:
     """Re-time src to a constant `fps` (duplicating/dropping frames as needed) so that frame N
-    is well defined. Near-lossless video; audio copied (dst should be .mkv, which takes any codec)."""
+    is well defined. Near-lossless video; `audio` (src's probe().audio, the default track: the
+    copy has one or none) copied (dst should be .mkv, which takes any codec)."""
     part = dst + ".part.mkv"
-    audio = probe(src).audio  # the default track only: the copy has one or none
     maps = ["-map", f"0:a:{audio.index}"] if audio else []
     run_ffmpeg("-i", src, "-map", "0:v:0", *maps, "-vf", f"fps={fps}",
                *X264, "-preset", "veryfast", "-crf", "12", "-c:a", "copy", part)

@@ -104,8 +104,13 @@ def make_plan(spec: OverlayJob | FramingJob | MultiClipJob, inputs: dict[str, st
         out_w, out_h = spec.params.output_width, spec.params.output_height
     fps = None
     plans = []
+    sources: dict[tuple[str, Fraction], tuple[str, VideoInfo]] = {}  # an input used by several clips: re-timed once
     for i, clip in enumerate(clips):
-        source, info = _cfr_source(inputs[clip.input_video_key], infos[clip.input_video_key], fps, workdir)
+        key = clip.input_video_key
+        wanted = fps or infos[key].fps
+        if (key, wanted) not in sources:
+            sources[key, wanted] = _cfr_source(inputs[key], infos[key], fps, workdir)
+        source, info = sources[key, wanted]
         fps = fps or info.fps
         first, frames = frame_range(clip.start_s, clip.end_s, fps, info.frames)
         if not frames:
@@ -178,7 +183,7 @@ def _cfr_source(path: str, info: VideoInfo, fps: Optional[Fraction], workdir: st
     digest = hashlib.sha256(os.path.abspath(path).encode()).hexdigest()[:16]
     converted = os.path.join(workdir, f"cfr_{digest}_{fps.numerator}_{fps.denominator}.mkv")
     if not os.path.exists(converted):
-        to_cfr(path, converted, fps)
+        to_cfr(path, converted, fps, info.audio)
     return converted, probe(converted)
 
 

@@ -40,7 +40,7 @@ def test_vfr_is_detected_and_converted_to_cfr(clip_vfr, tmp_path):
     info = probe(clip_vfr)
     assert info.is_vfr and info.frames == 75 and info.fps == 30
     cfr = str(tmp_path / "cfr.mkv")
-    to_cfr(clip_vfr, cfr, info.fps)
+    to_cfr(clip_vfr, cfr, info.fps, info.audio)
     converted = probe(cfr)
     assert not converted.is_vfr and converted.frames == 90 and converted.has_audio
 

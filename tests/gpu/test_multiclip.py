@@ -71,3 +71,27 @@ def test_vfr_input_renders_at_a_constant_rate(clip_vfr, tmp_path):
     result = render_job(overlay_job(), {KEY_A: clip_vfr}, tmp_path / "work", tmp_path / "store")
     info = probe(result.path)
     assert result.frames == info.frames == 90 and info.fps == 30 and not info.is_vfr and info.has_audio
+
+
+def test_a_vfr_input_used_by_several_clips_is_retimed_and_probed_once(clip_vfr, tmp_path, monkeypatch):
+    from gpu_worker import plan as plan_module
+
+    calls = {"to_cfr": 0, "probe": 0}
+
+    def counted(name, fn):
+        def wrapper(*args, **kwargs):
+            calls[name] += 1
+            return fn(*args, **kwargs)
+        return wrapper
+
+    monkeypatch.setattr(plan_module, "to_cfr", counted("to_cfr", plan_module.to_cfr))
+    monkeypatch.setattr(plan_module, "probe", counted("probe", plan_module.probe))
+    spec = JOB_SPEC.validate_python({"type": "multi_clip", "params": {"clips": [
+        {"input_video_key": KEY_A, "start_s": 0, "end_s": 1},
+        {"input_video_key": KEY_A, "start_s": 1, "end_s": 2},
+        {"input_video_key": KEY_A, "start_s": 2},
+    ]}})
+    plan = plan_module.make_plan(spec, {KEY_A: clip_vfr}, str(tmp_path))
+    assert calls == {"to_cfr": 1, "probe": 2}  # the input, then its re-timed copy
+    assert len({c.source for c in plan.clips}) == 1 and plan.fps == 30
+    assert [c.frames for c in plan.clips] == [30, 30, 30]
