@@ -50,7 +50,7 @@ COLOR_TAGS = {
 # HDR transfers (ffmpeg's names) and how they are shown in SDR: to linear light (100 nits = SDR
 # white), BT.2020 primaries to BT.709, Hable's curve for the highlights, then BT.709's transfer and
 # matrix, limited range (zimg does each step; ffmpeg's tonemap only the curve).
-HDR_TRANSFERS = {"smpte2084": "PQ", "arib-std-b67": "HLG"}
+HDR_TRANSFERS = frozenset({"smpte2084", "arib-std-b67"})  # PQ, HLG
 TONE_MAP = ("zscale=t=linear:npl=100,format=gbrpf32le,zscale=p=bt709,tonemap=tonemap=hable:desat=0,"
             "zscale=t=bt709:m=bt709:r=tv,format=yuv420p")
 BT709 = (("colorspace", "bt709"), ("color_primaries", "bt709"), ("color_trc", "bt709"))
@@ -520,8 +520,8 @@ def _raw(frame: np.ndarray | av.VideoFrame) -> list:
     """A frame's bytes as ffmpeg's rawvideo reads them: the array, or the Y, U and V planes."""
     if isinstance(frame, np.ndarray):
         return [np.ascontiguousarray(frame).data]
-    return [p if p.line_size == p.width else np.ascontiguousarray(view).data
-            for p, view in zip(frame.planes, i420_planes(frame))]
+    # A plane without row padding is a C-contiguous view (no copy); a padded one is copied without it.
+    return [np.ascontiguousarray(view).data for view in i420_planes(frame)]
 
 
 @functools.cache
