@@ -12,8 +12,6 @@ import statistics
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-
 from scripts.localstack import LocalStack
 from tests.browser.conftest import Browser
 

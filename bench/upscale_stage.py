@@ -15,16 +15,13 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+import numpy as np
+import torch
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-
-from gpu_worker.processors.framing import FramingProcessor  # noqa: E402
-from gpu_worker.upscale import MODELS, Upscaler, default_weights_dir, load_upscaler  # noqa: E402
-from jobspec import FramingParams  # noqa: E402
+from gpu_worker.processors.framing import FramingProcessor
+from gpu_worker.upscale import MODELS, Upscaler, default_weights_dir, load_upscaler
+from jobspec import FramingParams
 
 
 def size(text: str) -> tuple[int, int]:
