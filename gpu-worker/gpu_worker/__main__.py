@@ -9,6 +9,7 @@ The GPU cost report is the client's: `gpu-export cost` (gpu_export.cost).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
 import re
@@ -60,6 +61,8 @@ def parser() -> argparse.ArgumentParser:
         env = os.environ.get(env_name(flag))
         if env is not None:
             kw["default"] = env.lower() in ("1", "true", "yes") if kw.get("action") == "store_true" else env
+        if "dest" in kw and kw.get("action") != "store_true":  # --help names the value after the option
+            kw["metavar"] = flag.lstrip("-").replace("-", "_").upper()
         p.add_argument(flag, help=f"{help} [{env_name(flag)}]", **kw)
 
     opt("--api-url", "control plane base URL, e.g. https://export.example.com")
@@ -82,14 +85,16 @@ def parser() -> argparse.ArgumentParser:
     opt("--checkpoint-frames", "frames per checkpoint segment", type=positive(int), default=300)
     opt("--checkpoint-seconds", "longest wall time between checkpoints", type=positive(float), default=30.0)
     # What one job may ask of this pod (limits.py); a job over one fails for good with a reason.
+    # Each option's dest is its Limits field (limits_of).
     d = Limits()
     opt("--max-input-pixels", "largest input frame (width x height)", type=positive(int), default=d.max_input_pixels)
     opt("--max-frames", "most frames in an input", type=positive(int), default=d.max_frames)
     opt("--max-work-seconds", "largest estimated work of a job, in T4 seconds", type=positive(float),
-        default=d.max_work_s)
+        default=d.max_work_s, dest="max_work_s")
     opt("--time-limit-floor", "a render's wall-time limit: this many seconds ...", type=positive(float),
-        default=d.time_floor_s)
-    opt("--time-limit-factor", "... plus this times its estimated work", type=positive(float), default=d.time_factor)
+        default=d.time_floor_s, dest="time_floor_s")
+    opt("--time-limit-factor", "... plus this times its estimated work", type=positive(float), default=d.time_factor,
+        dest="time_factor")
     opt("--queue-bytes", "frames held in each of a render's queues, in bytes", type=positive(int), default=d.queue_bytes)
     opt("--ffmpeg-memory-bytes", "memory (data segment) each ffmpeg process may use", type=positive(int),
         default=d.ffmpeg_memory_bytes)
@@ -97,8 +102,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def limits_of(args: argparse.Namespace) -> Limits:
-    return Limits(args.max_input_pixels, args.max_frames, args.max_work_seconds, args.time_limit_floor,
-                  args.time_limit_factor, args.queue_bytes, args.ffmpeg_memory_bytes)
+    return Limits(**{f.name: getattr(args, f.name) for f in dataclasses.fields(Limits)})
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
