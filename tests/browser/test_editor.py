@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -226,10 +227,10 @@ def test_framing_crop_dragged_at_two_times_is_what_the_render_shows(page, browse
         near(crop_centre(out[n], src[n], size), to, f"crop at {seconds} s")
 
 
-def test_two_clip_reel_in_and_out_from_the_playhead_reordered_by_drag(page, browser, bright_clip, start_worker):
+def test_two_clip_reel_in_and_out_from_the_playhead_reordered_by_drag(page, browser, bright_clip, start_worker, tmp_path):
     page.open()
     editor = Editor(page, browser)
-    editor.load(bright_clip)
+    editor.load(shutil.copyfile(bright_clip, tmp_path / "bright (1).mp4"))  # a name that ends in parentheses
     browser("check", selector="input[name='type'][value='multi_clip']")
     plan = [("First", 0.2, 1.2, 0.6, (0.3, 0.4)), ("Second", 1.5, 2.7, 2.0, (0.7, 0.6))]
     for title, start, end, key_at, to in plan:
@@ -242,6 +243,7 @@ def test_two_clip_reel_in_and_out_from_the_playhead_reordered_by_drag(page, brow
         editor.goto(key_at)
         editor.drag("#shapes .region.selected", to)
     assert browser.text("#reel-length") == "Reel: 2 clips, 2.20 s in all."
+    assert browser.text("#clips > li:nth-child(1) .pick span").endswith(" · bright (1).mp4")  # the file's whole name
 
     grip = editor.centre_of("#clips > li:nth-child(2) .grip")
     first = browser("box", selector="#clips > li:nth-child(1)")

@@ -645,7 +645,7 @@ async function loadConfig() {
 async function start() {
   $('#file').addEventListener('change', onFileChosen);
   form().addEventListener('submit', onSubmit);
-  editor = new Editor({ api });
+  editor = new Editor({ api, nameOf: (key) => library.videos.find((v) => v.key === key)?.name || key.split('/').pop() });
   const fillJson = () => {
     try { $('#json').value = JSON.stringify(editor.spec(), null, 2); formError(''); } catch (e) { formError(e.message); }
   };

@@ -23,8 +23,10 @@ const URL_REFRESH_MS = 60000;     // at most one new presigned GET a minute when
 const clamp = (v, lo, hi) => Math.min(hi, Math.max(lo, v));
 
 export class Editor {
-  constructor({ api }) {
+  /** api: the page's API call; nameOf: a video key -> the name to show for it (its file's name). */
+  constructor({ api, nameOf = (key) => key.split('/').pop() }) {
     this.api = api;
+    this.nameOf = nameOf;
     this.project = newProject();
     this.clip = -1;      // the selected clip of the reel
     this.region = 0;     // the selected spotlight region
@@ -557,9 +559,8 @@ export class Editor {
 
   renderClips() {
     const clips = this.project.clips;
-    const nameOf = (key) => [...$('#input-video').options].find((o) => o.value === key)?.textContent.replace(/ \(.*\)$/, '') || key.split('/').pop();
     const durationOf = (key) => this.durations.get(key);
-    this.clipList.render(clips, this.clip, nameOf, durationOf);
+    this.clipList.render(clips, this.clip, this.nameOf, durationOf);
     const clip = clips[this.clip];
     $('#clip-fields').hidden = !clip;
     $('#set-in').disabled = $('#set-out').disabled = !clip;
