@@ -248,7 +248,7 @@ export class Editor {
       this.player.pause();
     }
     this.drawFrame();
-    this.renderTimeline();
+    if (this.player.ready) this.timeline.renderPlayhead();  // ranges and keyframes change only with an edit: render()
     this.renderTransport();
   }
 

@@ -57,14 +57,21 @@ export class Timeline extends EventTarget {
     p.seekFrame(Number.isFinite(to) ? p.frame + to : (to < 0 ? 0 : p.frameCount - 1));
   }
 
-  /** Draw the playhead, ranges ({start, end, selected, label}) and keyframes ({t, easing}, `selected` index). */
-  render({ keyframes = [], selected = -1, ranges = [], what = 'keyframe' } = {}) {
+  /** Draw the playhead (every frame shown: the rest changes only with an edit). */
+  renderPlayhead() {
     const p = this.player;
     const total = p.frameCount / p.fps;
     this.playhead.style.left = this.percent(p.time);
     this.scrubber.setAttribute('aria-valuemax', total.toFixed(2));
     this.scrubber.setAttribute('aria-valuenow', p.time.toFixed(2));
     this.scrubber.setAttribute('aria-valuetext', `${formatTime(p.time)}, frame ${p.frame + 1} of ${p.frameCount}`);
+  }
+
+  /** Draw the playhead, ranges ({start, end, selected, label}) and keyframes ({t, easing}, `selected` index). */
+  render({ keyframes = [], selected = -1, ranges = [], what = 'keyframe' } = {}) {
+    const p = this.player;
+    const total = p.frameCount / p.fps;
+    this.renderPlayhead();
     this.rangesEl.replaceChildren(...ranges.map((r) => {
       const el = document.createElement('span');
       el.className = `range${r.selected ? ' selected' : ''}`;
