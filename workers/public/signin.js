@@ -113,16 +113,17 @@ function confirmLink(linked, signedIn) {
   });
 }
 
+/** Resolves as obtain() does: {account} once the person confirms, {} for the account already signed in, or null. */
 async function fromLink(fragment) {
   const token = fragment.get('token') || fragment.get('id_token');
   const linked = await accountOf(token);
-  if (!linked) return false;  // not valid here: nothing to ask
+  if (!linked) return null;  // not valid here: nothing to ask
   const stored = localStorage.getItem(STORED);
   const signedIn = stored ? await accountOf(stored) : null;
-  if (signedIn && signedIn.user_id === linked.user_id) return true;  // the same account: nothing changes
-  if (!(await confirmLink(linked, signedIn))) return false;
+  if (signedIn && signedIn.user_id === linked.user_id) return {};  // the same account: nothing changes
+  if (!(await confirmLink(linked, signedIn))) return null;
   adopt(token, 'link');
-  return true;
+  return { account: linked };
 }
 
 // ------------------------------------------------------------------ 3: the embedding application
@@ -160,41 +161,59 @@ export function signInUrl(cfg) {
   return url.toString();
 }
 
+/** The control (#signin) that goes to the sign-in URL: a button, or a link beside other text. */
+function signInControl(cfg, text, { link = false } = {}) {
+  const control = document.createElement(link ? 'a' : 'button');
+  control.id = 'signin';
+  control.textContent = text;
+  if (link) {
+    control.href = '#';
+  } else {
+    control.type = 'button';
+    control.className = 'primary';
+  }
+  control.addEventListener('click', (e) => { e.preventDefault(); location.assign(signInUrl(cfg)); });
+  return control;
+}
+
 function offerSignIn(cfg) {
   const where = document.querySelector('#whoami');
   if (!cfg.signin_url) {
     where.textContent = 'Sign-in is not configured for this page (see the README: SIGNIN_URL, EMBED_ORIGINS).';
     return;
   }
-  const button = document.createElement('button');
-  button.type = 'button';
-  button.id = 'signin';
-  button.className = 'primary';
-  button.textContent = 'Sign in';
-  button.addEventListener('click', () => location.assign(signInUrl(cfg)));
-  where.replaceChildren(button);
+  where.replaceChildren(signInControl(cfg, 'Sign in'));
 }
 
 // ------------------------------------------------------------------ the sequence
 
+/** Finds a credential: resolves with {account} (who it signs in as, where that was asked already; else
+ * signIn() asks), or null when the person has yet to sign in through the sign-in URL. */
 async function obtain(cfg, fragment) {
   if (fragment) {
     const token = fromSignInRedirect(fragment);
-    if (token && (await accountOf(token))) { adopt(token, 'signin'); return true; }
-    if (!token && (await fromLink(fragment))) return true;
+    const account = token && (await accountOf(token));
+    if (account) { adopt(token, 'signin'); return { account }; }
+    if (!token) {
+      const linked = await fromLink(fragment);
+      if (linked) return linked;
+    }
   }
-  if (embedded(cfg) && (current.kind === 'embed' || (await askParent(cfg)))) return true;
+  if (embedded(cfg) && (current.kind === 'embed' || (await askParent(cfg)))) return {};
   const stored = localStorage.getItem(STORED);
-  if (stored) { adopt(stored, 'stored', { store: false }); return true; }
-  if (cfg.token_header !== 'authorization' && (await accountOf(null))) { adopt(null, 'edge', { store: false }); return true; }
+  if (stored) { adopt(stored, 'stored', { store: false }); return {}; }
+  if (cfg.token_header !== 'authorization') {
+    const account = await accountOf(null);
+    if (account) { adopt(null, 'edge', { store: false }); return { account }; }
+  }
   if (cfg.allow_anonymous) {
     const r = await getJson('/api/auth/anonymous', { method: 'POST' });
     if (!r.ok) throw new Error(r.body.reason || `anonymous sign-up failed (HTTP ${r.status})`);
     adopt(r.body.token, 'anonymous');
-    return true;
+    return {};
   }
   offerSignIn(cfg);
-  return false;
+  return null;
 }
 
 /** Signs in; resolves with {userId, label, link} once signed in (link: the confirmed link's
@@ -204,8 +223,9 @@ export async function signIn({ renewed = false } = {}) {
   const cfg = await config();
   if (embedded(cfg) && !current.listening) { listenToParent(cfg); current.listening = true; }
   const fragment = takeFragment();
-  if (!(await obtain(cfg, fragment))) return new Promise(() => {});
-  const account = await accountOf(current.token);
+  const obtained = await obtain(cfg, fragment);
+  if (!obtained) return new Promise(() => {});
+  const account = obtained.account || (await accountOf(current.token));
   if (!account) {
     if (renewed) throw new Error('the sign-in was not accepted by the server');
     return renewSignIn();
@@ -214,14 +234,7 @@ export async function signIn({ renewed = false } = {}) {
   const label = `Signed in as ${describe(account)}`;
   const where = document.querySelector('#whoami');
   where.textContent = label;
-  if (account.anonymous && cfg.signin_url) {
-    const button = document.createElement('a');
-    button.id = 'signin';
-    button.href = '#';
-    button.textContent = 'Sign in with your account';
-    button.addEventListener('click', (e) => { e.preventDefault(); location.assign(signInUrl(cfg)); });
-    where.append(' · ', button);
-  }
+  if (account.anonymous && cfg.signin_url) where.append(' · ', signInControl(cfg, 'Sign in with your account', { link: true }));
   return { userId: account.user_id, label, link };
 }
 
