@@ -3,24 +3,21 @@
 // (project.js) and hands app.js the job spec; it reaches the API only through the `api` function given.
 
 import { ClipList } from './clips.js';
-import { cropAt, defaultCrop, fitCrop } from './framing.js';
+import { FIELDS as CROP_FIELDS, cropAt, defaultCrop, fitCrop } from './framing.js';
 import { EASING_NAMES, interpolate } from './keyframes.js';
 import { Player } from './player.js';
 import {
   OUTPUT_SIZES, UPSCALE_MODELS, newClip, newProject, newRegion, reelLength, specOf,
 } from './project.js';
-import { Stage } from './stage.js';
-import { FIELDS as ELLIPSE_FIELDS } from './spotlight.js';
+import { MIN_RADIUS, Stage, clamp } from './stage.js';
+import { FIELDS as ELLIPSE_FIELDS, ellipseAt } from './spotlight.js';
 import { Timeline, formatTime } from './timeline.js';
 import { indexAt, moveTo, removeAt, setAt } from './tracks.js';
 
 const $ = (selector, root = document) => root.querySelector(selector);
 const $$ = (selector, root = document) => [...root.querySelectorAll(selector)];
-const CROP_FIELDS = ['x', 'y', 'w', 'h'];
 const FRAMED_PREVIEW_SIDE = 480;  // the cropped preview's longer side, in canvas pixels
 const URL_REFRESH_MS = 60000;     // at most one new presigned GET a minute when the video stops loading
-
-const clamp = (v, lo, hi) => Math.min(hi, Math.max(lo, v));
 
 export class Editor {
   /** api: the page's API call; nameOf: a video key -> the name to show for it (its file's name). */
@@ -90,7 +87,7 @@ export class Editor {
       return;
     }
     if (key !== this.key) return;
-    this.durations.set(key, this.player.frameCount / this.player.fps);
+    this.durations.set(key, this.player.length);
     this.stage.layout();
     this.fitCrops();
     stage.dataset.state = 'ready';
@@ -277,7 +274,7 @@ export class Editor {
       const region = target.overlay.regions[index];
       if (!region) return;
       this.region = index;
-      this.keyframe = setAt(region.keyframes, t, { ...interpolate(region.keyframes, t, ELLIPSE_FIELDS), ...values }, this.tolerance);
+      this.keyframe = setAt(region.keyframes, t, { ...ellipseAt(region, t), ...values }, this.tolerance);
     } else {
       this.keyframe = setAt(target.framing.keyframes, t, values, this.tolerance);
     }
@@ -338,7 +335,7 @@ export class Editor {
       if (field === 'h') crop.w = value / ratio;
       Object.assign(k, fitCrop(crop, this.aspect, width, height));
     } else {
-      k[field] = clamp(value, field.startsWith('r') ? 0.01 : 0, 1);
+      k[field] = clamp(value, field.startsWith('r') ? MIN_RADIUS : 0, 1);
     }
     this.render();
   }
@@ -461,7 +458,7 @@ export class Editor {
     const crop = effect === 'framing' && target.framing.keyframes.length ? cropAt(target.framing.keyframes, t) : null;
     this.stage.draw({
       effect, t, regions, region: this.region, crop,
-      ellipses: regions.map((r) => interpolate(r.keyframes, t, ELLIPSE_FIELDS)),
+      ellipses: regions.map((r) => ellipseAt(r, t)),
       aspect: effect === 'framing' ? this.aspect : 1,
       framed: $('#framed'),
     });
@@ -481,8 +478,7 @@ export class Editor {
     $('#play').textContent = p.playing ? 'Pause' : 'Play';
     $('#play').setAttribute('aria-pressed', String(p.playing));
     if (!p.ready) return;
-    const total = p.frameCount / p.fps;
-    $('#clock').textContent = `${formatTime(p.time)} / ${formatTime(total)} · frame ${p.frame + 1} of ${p.frameCount}`
+    $('#clock').textContent = `${formatTime(p.time)} / ${formatTime(p.length)} · frame ${p.frame + 1} of ${p.frameCount}`
       + ` · ${Number(p.fps.toFixed(3))} fps`;
     const time = $('#time');
     if (document.activeElement !== time) time.value = p.time.toFixed(3);
@@ -524,9 +520,8 @@ export class Editor {
   renderFramingPanel(framing) {
     const size = `${framing.output_width}x${framing.output_height}`;
     const select = $('#output-size');
-    if (select.value !== 'custom' || OUTPUT_SIZES.some((s) => `${s.width}x${s.height}` === size)) {
-      select.value = OUTPUT_SIZES.some((s) => `${s.width}x${s.height}` === size) ? size : 'custom';
-    }
+    const listed = OUTPUT_SIZES.some((s) => `${s.width}x${s.height}` === size);
+    if (select.value !== 'custom' || listed) select.value = listed ? size : 'custom';
     $('#output-width').value = framing.output_width;
     $('#output-height').value = framing.output_height;
     $('#upscale-model').value = framing.upscale_model;

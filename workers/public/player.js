@@ -32,6 +32,9 @@ export class Player extends EventTarget {
 
   get frameCount() { return Math.max(1, Math.round((this.duration - this.origin) * this.fps)); }
 
+  /** Seconds of the video: its frames at the frame rate. */
+  get length() { return this.frameCount / this.fps; }
+
   get time() { return this.frame / this.fps; }
 
   get size() { return { width: this.video.videoWidth, height: this.video.videoHeight }; }

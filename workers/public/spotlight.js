@@ -12,10 +12,15 @@ import { interpolate } from './keyframes.js';
 
 export const FIELDS = ['x', 'y', 'rx', 'ry'];
 
+/** A region's ellipse at time t: {x, y, rx, ry}, fractions of the frame. */
+export function ellipseAt(region, t) {
+  return interpolate(region.keyframes, t, FIELDS);
+}
+
 /** Each region at time t, in pixels of a width x height frame; `band` is the soft edge in radii. */
 export function ellipses(regions, t, width, height) {
   return regions.map((region) => {
-    const k = interpolate(region.keyframes, t, FIELDS);
+    const k = ellipseAt(region, t);
     const rx = Math.max(k.rx * width, 0.5);
     const ry = Math.max(k.ry * height, 0.5);
     const band = (region.feather * Math.min(width, height)) / Math.sqrt(rx * ry);

@@ -8,9 +8,9 @@ import { spotlightI420, spotlightRgba } from './spotlight.js';
 const SVG = 'http://www.w3.org/2000/svg';
 const MAX_PREVIEW_PIXELS = 960 * 540;  // the spotlight is computed per pixel in JS: keep a frame's work small
 const HANDLE_PX = 9;
-const MIN_RADIUS = 0.01;
+export const MIN_RADIUS = 0.01;  // of the frame: a region's smallest radius, dragged or typed
 
-const clamp = (v, lo, hi) => Math.min(hi, Math.max(lo, v));
+export const clamp = (v, lo, hi) => Math.min(hi, Math.max(lo, v));
 
 function svgEl(name, attrs) {
   const el = document.createElementNS(SVG, name);

@@ -25,12 +25,11 @@ export class Timeline extends EventTarget {
   }
 
   timeAt(clientX) {
-    return this.player.timeOf(this.player.frameOf(this.fraction(clientX) * this.player.frameCount / this.player.fps));
+    return this.player.timeOf(this.player.frameOf(this.fraction(clientX) * this.player.length));
   }
 
   percent(t) {
-    const total = this.player.frameCount / this.player.fps;
-    return `${(100 * Math.min(1, t / total)).toFixed(3)}%`;
+    return `${(100 * Math.min(1, t / this.player.length)).toFixed(3)}%`;
   }
 
   scrub() {
@@ -60,17 +59,15 @@ export class Timeline extends EventTarget {
   /** Draw the playhead (every frame shown: the rest changes only with an edit). */
   renderPlayhead() {
     const p = this.player;
-    const total = p.frameCount / p.fps;
     this.playhead.style.left = this.percent(p.time);
-    this.scrubber.setAttribute('aria-valuemax', total.toFixed(2));
+    this.scrubber.setAttribute('aria-valuemax', p.length.toFixed(2));
     this.scrubber.setAttribute('aria-valuenow', p.time.toFixed(2));
     this.scrubber.setAttribute('aria-valuetext', `${formatTime(p.time)}, frame ${p.frame + 1} of ${p.frameCount}`);
   }
 
   /** Draw the playhead, ranges ({start, end, selected, label}) and keyframes ({t, easing}, `selected` index). */
   render({ keyframes = [], selected = -1, ranges = [], what = 'keyframe' } = {}) {
-    const p = this.player;
-    const total = p.frameCount / p.fps;
+    const total = this.player.length;
     this.renderPlayhead();
     this.rangesEl.replaceChildren(...ranges.map((r) => {
       const el = document.createElement('span');

@@ -4,7 +4,7 @@
 /** Set `values` at time t: the keyframe within `tolerance` of t takes them, or a new one is inserted
  * (its easing taken from the keyframe before it). */
 export function setAt(keyframes, t, values, tolerance) {
-  const near = keyframes.findIndex((k) => Math.abs(k.t - t) <= tolerance);
+  const near = indexAt(keyframes, t, tolerance);
   if (near >= 0) {
     Object.assign(keyframes[near], values);
     return near;
