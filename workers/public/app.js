@@ -477,7 +477,7 @@ class JobCard {
     try {
       const { url } = await api(`/api/jobs/${this.id}/download`);
       const video = document.createElement('video');
-      Object.assign(video, { controls: true, playsInline: true, preload: 'metadata', src: url, className: 'result' });
+      Object.assign(video, { controls: true, playsInline: true, preload: 'metadata', src: url });
       video.setAttribute('aria-label', `The rendered ${TYPE_WORDS[this.view.type] || 'export'} ${this.id.slice(0, 8)}`);
       const box = $('.job-result', this.el);
       box.replaceChildren(video);

@@ -7,7 +7,7 @@ import { FIELDS as CROP_FIELDS, cropAt, defaultCrop, fitCrop } from './framing.j
 import { EASING_NAMES, interpolate } from './keyframes.js';
 import { Player } from './player.js';
 import {
-  OUTPUT_SIZES, UPSCALE_MODELS, newClip, newProject, newRegion, reelLength, specOf,
+  EFFECTS, OUTPUT_SIZES, UPSCALE_MODELS, newClip, newProject, newRegion, reelLength, specOf,
 } from './project.js';
 import { MIN_RADIUS, Stage, clamp } from './stage.js';
 import { FIELDS as ELLIPSE_FIELDS, ellipseAt } from './spotlight.js';
@@ -125,6 +125,7 @@ export class Editor {
       option('custom', 'Custom'));
     $('#upscale-model').replaceChildren(...Object.entries(UPSCALE_MODELS).map(([v, m]) => option(v, m.label)));
     $('#kf-easing').replaceChildren(...Object.entries(EASING_NAMES).map(([v, name]) => option(v, name)));
+    $('#clip-effect').replaceChildren(...Object.entries(EFFECTS).map(([v, name]) => option(v, name)));
   }
 
   wire() {
@@ -489,6 +490,7 @@ export class Editor {
     const multi = this.type === 'multi_clip';
     const effect = target.effect;
     $('#clips-panel').hidden = !multi;
+    $('.multi-keys').hidden = !multi;  // I and O set a clip's in and out
     $('#overlay-panel').hidden = effect !== 'overlay';
     $('#framing-panel').hidden = effect !== 'framing';
     $('#keyframe-panel').hidden = effect === 'none';

@@ -116,7 +116,7 @@ export class Timeline extends EventTarget {
         button.removeEventListener('pointermove', move);
         button.removeEventListener('pointerup', up);
         button.removeEventListener('pointercancel', up);
-        this.dispatchEvent(new CustomEvent(moved ? 'moved' : 'select', { detail: { index } }));
+        if (!moved) this.dispatchEvent(new CustomEvent('select', { detail: { index } }));
       };
       button.addEventListener('pointermove', move);
       button.addEventListener('pointerup', up);
