@@ -13,20 +13,17 @@ from __future__ import annotations
 
 import argparse
 import platform
-import tempfile
 import time
-from fractions import Fraction
-from pathlib import Path
 
-from bench.render_bench import interleaved, make_clip, render_once
-from bench.upscale_stage import framing_params, measure
+from bench.overlay_vs_transcode import measure as overlay_measure
+from bench.upscale_stage import ModelOnly, framing_params, make_upscaler, measure, timed
 
 import numpy as np
 import torch
 
-from gpu_worker.media import FFmpegError, choose_codec, encoder_args, encoder_settings, ffmpeg_exe, run_ffmpeg
+from gpu_worker.media import choose_codec, ffmpeg_exe
 from gpu_worker.processors.framing import FramingProcessor
-from gpu_worker.upscale import MODELS, Upscaler, default_weights_dir, load_upscaler
+from gpu_worker.upscale import MODELS, Upscaler
 
 FULL = {"input": (480, 270), "output": (1080, 1920), "frames": 16, "overlay_s": 10, "overlay_size": "1280x720"}
 TINY = {"input": (16, 9), "output": (36, 64), "frames": 4, "overlay_s": 1, "overlay_size": "320x180"}
@@ -44,29 +41,16 @@ def versions(device: torch.device) -> None:
 
 def upscaler(model: str, device: torch.device, half: bool, batch: int) -> Upscaler:
     """The model with its fetched weights (random ones if absent: the speed is the same)."""
-    spec = MODELS[model]
-    if (default_weights_dir() / spec.weights).exists():
-        return load_upscaler(model, device=device, half=half, batch_size=batch)
-    return Upscaler(spec.arch().eval(), device=device, half=half, batch_size=batch)
+    return make_upscaler(argparse.Namespace(model=model, device=device, batch=batch), half)[0]
 
 
 def model_fps(up: Upscaler, size: tuple[int, int], frames: int, batch: int) -> float:
-    """Frames/s of the model alone on a batch already on the device (after a warm-up batch)."""
-    x = torch.rand(batch, 3, size[1], size[0], device=up.device, dtype=up.dtype).contiguous(
-        memory_format=torch.channels_last)
-    with torch.inference_mode():
-        up.model(x)
-        sync(up.device)
-        start = time.perf_counter()
-        for _ in range(max(1, frames // batch)):
-            up.model(x)
-        sync(up.device)
-    return max(1, frames // batch) * batch / (time.perf_counter() - start)
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
+    """Frames/s of the model alone on a batch already on the device (after a warm-up batch):
+    bench/upscale_stage.py's ModelOnly."""
+    model = ModelOnly(up, argparse.Namespace(input=size, batch=batch))
+    model()
+    batches = max(1, frames // batch)
+    return batches * batch / sum(timed(model) for _ in range(batches))
 
 
 def stage_ratio(up: Upscaler, model: str, sizes: dict, batch: int) -> float:
@@ -81,27 +65,10 @@ def stage_ratio(up: Upscaler, model: str, sizes: dict, batch: int) -> float:
     return float(np.median(model_s) / np.median(stage_s))
 
 
-def nvenc_works() -> bool:
-    try:
-        run_ffmpeg("-f", "lavfi", "-i", "testsrc2=size=256x144:duration=0.2", "-c:v", "h264_nvenc", "-f", "null", "-")
-        return True
-    except FFmpegError:
-        return False
-
-
 def overlay_ratio(sizes: dict, repeats: int) -> tuple[str, float]:
+    """Overlay export fps / bare transcode fps with the best encoder: bench/overlay_vs_transcode.py."""
     codec = choose_codec()
-    w, h = (int(v) for v in sizes["overlay_size"].split("x"))
-    settings = encoder_settings(codec, w, h, Fraction(30))
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp)
-        clip = make_clip(folder, sizes["overlay_s"], size=sizes["overlay_size"])
-        bare = ["-i", clip, *encoder_args(settings), "-c:a", "aac", str(folder / "bare.mp4")]
-        result = interleaved({"bare ffmpeg transcode": lambda: run_ffmpeg(*bare),
-                              "overlay export (render)": lambda: render_once(clip, folder, codec=codec)},
-                             sizes["overlay_s"] * 30, repeats)
-    (bare_fps, _), (ours_fps, _) = result.values()
-    return codec, ours_fps / bare_fps
+    return codec, overlay_measure(codec, sizes["overlay_s"], sizes["overlay_size"], repeats)[0]
 
 
 def main(argv=None) -> None:
@@ -127,7 +94,7 @@ def main(argv=None) -> None:
     model = "realesr-animevideov3"
     ratio = stage_ratio(upscaler(model, device, device.type == "cuda", args.batch), model, sizes, args.batch)
     print(f"\nupscale stage / model only ({model}): {ratio:.3f} (target >= 0.9)")
-    print(f"h264_nvenc works: {'yes' if nvenc_works() else 'no'}")
+    print(f"h264_nvenc works: {'yes' if choose_codec() == 'h264_nvenc' else 'no'}")
     codec, ratio = overlay_ratio(sizes, 1 if args.tiny else args.repeats)
     print(f"overlay export / bare transcode ({codec}, {sizes['overlay_size']}): {ratio:.2f} (target >= 0.9)")
     print(f"\ngpu_check done in {time.perf_counter() - started:.0f} s")

@@ -29,12 +29,14 @@ def size(text: str) -> tuple[int, int]:
     return int(w), int(h)
 
 
-def make_upscaler(args) -> tuple[Upscaler, str]:
+def make_upscaler(args, half: bool | None = None) -> tuple[Upscaler, str]:
+    """args.model with its fetched weights (random ones if absent: the speed is the same) on
+    args.device; half: fp16 (default: on CUDA only)."""
     spec = MODELS[args.model]
     if (default_weights_dir() / spec.weights).exists():
-        return load_upscaler(args.model, device=args.device, batch_size=args.batch), "fetched weights"
+        return load_upscaler(args.model, device=args.device, half=half, batch_size=args.batch), "fetched weights"
     torch.manual_seed(0)
-    return Upscaler(spec.arch().eval(), device=args.device, batch_size=args.batch), "random weights"
+    return Upscaler(spec.arch().eval(), device=args.device, half=half, batch_size=args.batch), "random weights"
 
 
 def framing_params(args, scale: int) -> FramingParams:
