@@ -11,12 +11,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.latency import percentile
+from bench.latency import OVERLAY_JOB, percentile
 from gpu_export import AsyncClient
 from scripts.localstack import LocalStack
 from tests.clips import make_clip
-
-PARAMS = {"highlight_regions": [{"keyframes": [{"t": 0, "x": 0.5, "y": 0.5, "rx": 0.2, "ry": 0.2}]}]}
 
 
 async def measure(url: str, clip: Path, clients: int, jobs: int) -> tuple[float, list[float], float]:
@@ -25,7 +23,7 @@ async def measure(url: str, clip: Path, clients: int, jobs: int) -> tuple[float,
         await api.sign_up_anonymous()
         first_api = time.perf_counter() - t
         key = await api.upload(clip)  # the Worker reads an input's first bytes: a real video
-        job = {"type": "overlay", "input_video_key": key, "params": PARAMS}
+        job = {**OVERLAY_JOB, "input_video_key": key}
         slots = asyncio.Semaphore(clients)
 
         async def create() -> float:

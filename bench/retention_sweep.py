@@ -14,17 +14,15 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from bench.latency import OVERLAY_JOB
 from gpu_worker.storage import R2
 from scripts.gpu_worker_proc import r2_config
 from scripts.localstack import LocalStack, wrangler
 
-SPEC = {"type": "overlay", "params": {"highlight_regions": [{"keyframes": [
-    {"t": 0, "x": 0.5, "y": 0.5, "rx": 0.2, "ry": 0.2}]}]}}
-
 
 def job_row(i: int, now: float) -> str:
     job_id, done = f"bench{i:06d}", i % 2 == 0
-    spec = json.dumps({**SPEC, "input_video_key": f"videos/raw/bench/u{i:06d}/in.mp4"})
+    spec = json.dumps({**OVERLAY_JOB, "input_video_key": f"videos/raw/bench/u{i:06d}/in.mp4"})
     values = [f"'{job_id}'", "'bench'", "'overlay'", "'complete'" if done else "'error'", f"'{spec}'",
               repr(now - 3600), repr(now - 60), repr(now - 60) if done else "NULL",
               repr(now - 1) if done else "NULL", f"'videos/output/{job_id}.mp4'" if done else "NULL"]

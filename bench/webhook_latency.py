@@ -11,13 +11,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.latency import percentile
+from bench.latency import OVERLAY_JOB, percentile
 from gpu_export import Client
 from gpu_worker.control import ControlPlane
 from scripts.localstack import LocalStack
 from tests.webhook_receiver import Receiver
-
-JOB = {"type": "overlay", "params": {"highlight_regions": [{"keyframes": [{"t": 0, "x": 0.5, "y": 0.5, "rx": 0.2, "ry": 0.2}]}]}}
 
 
 def main():
@@ -33,7 +31,7 @@ def main():
         pod = ControlPlane(stack.url, stack.vars["WORKER_SECRET"], pod_id="bench-pod")
         latency, complete_ms = [], []
         for _ in range(args.jobs):
-            job_id = api.create({**JOB, "input_video_key": key}, webhook_url=receiver.url).job_id
+            job_id = api.create({**OVERLAY_JOB, "input_video_key": key}, webhook_url=receiver.url).job_id
             grant = pod.claim(job_id)
             before = len(receiver.received)
             start = time.time()
