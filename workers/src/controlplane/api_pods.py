@@ -40,8 +40,8 @@ def reporter(action: str):
 def _check_pull_token(call: Call) -> None:
     if not call.settings.local_pull_queue:
         raise HttpError(404, "not_found", "the local pull endpoint is disabled (use the Cloudflare API)")
-    given = (call.header("authorization") or "").removeprefix("Bearer ").strip()
-    if not call.settings.pull_token or not auth.same(given, call.settings.pull_token):
+    given = call.bearer()
+    if not call.settings.pull_token or not given or not auth.same(given, call.settings.pull_token):
         raise HttpError(401, "unauthorized", "invalid queue API token")
 
 

@@ -61,7 +61,11 @@ class Call:
     now: float
     params: dict = field(default_factory=dict)
     raw: object = None  # the runtime's Request, for the WebSocket hand-over
-    user_id: str | None = None  # set once the caller is identified (request log)
+    identity: tuple[str, dict] | None = None  # (user id, JWT claims) once the caller is identified
+
+    @property
+    def user_id(self) -> str | None:
+        return self.identity[0] if self.identity else None
 
     def json(self):
         return parse_json(self.body)
@@ -69,6 +73,11 @@ class Call:
     def header(self, name: str) -> str | None:
         value = self.headers.get(name)
         return None if value is None else str(value)
+
+    def bearer(self) -> str | None:
+        """The token in `Authorization: Bearer <token>`, if that is what the header holds."""
+        value = self.header("authorization") or ""
+        return value[len("Bearer "):].strip() if value.startswith("Bearer ") else None
 
     def query_one(self, name: str, default: str | None = None) -> str | None:
         values = self.query.get(name)

@@ -10,7 +10,7 @@ Two kinds of credential:
 
 from __future__ import annotations
 
-from controlplane import auth, bindings, jwks, jwt_auth
+from controlplane import auth, jwks, jwt_auth
 from controlplane.http import Call, HttpError
 
 _KEY_SETS: dict[tuple, jwks.KeySet] = {}  # per isolate: the JWKS and the keys imported from it
@@ -21,6 +21,8 @@ def key_set(config: jwt_auth.JwtConfig, ttl_s: float, min_refetch_s: float):
         return None
     cache_key = (config.jwks_url, ttl_s, min_refetch_s)
     if cache_key not in _KEY_SETS:
+        from controlplane import bindings  # the JS edge; the rest of this module runs on CPython too
+
         _KEY_SETS[cache_key] = jwks.KeySet(config.jwks_url, bindings.fetch_json, bindings.import_public_key,
                                            bindings.verify_signature, ttl_s=ttl_s, min_refetch_s=min_refetch_s)
     return _KEY_SETS[cache_key]
@@ -34,8 +36,7 @@ def credential(call: Call) -> str | None:
     config = call.settings.jwt
     if config.header != "authorization" and (token := call.header(config.header)):
         return token.strip()
-    value = call.header("authorization") or ""
-    return value[len("Bearer "):].strip() if value.startswith("Bearer ") else None
+    return call.bearer()
 
 
 async def user_of(call: Call) -> str:
@@ -45,6 +46,14 @@ async def user_of(call: Call) -> str:
 
 
 async def _identify(call: Call) -> tuple[str, dict]:
+    """(user id, JWT claims), verified once per request: a rate-limited route checks the caller
+    before its handler asks again."""
+    if call.identity is None:
+        call.identity = await _verified_caller(call)
+    return call.identity
+
+
+async def _verified_caller(call: Call) -> tuple[str, dict]:
     token = credential(call)
     if not token:
         raise _unauthorized("missing credential (Authorization: Bearer <token>)")
@@ -54,7 +63,6 @@ async def _identify(call: Call) -> tuple[str, dict]:
         raise _unauthorized(str(e)) from None
     except jwt_auth.KeysUnavailable as e:
         raise HttpError(503, "signin_unavailable", str(e), {"retry-after": "10"}) from None
-    call.user_id = user_id
     return user_id, claims
 
 
@@ -64,7 +72,7 @@ async def _verified(call: Call, token: str) -> tuple[str, dict]:
     if token.startswith("u1."):
         if not settings.allow_anonymous:
             raise auth.Unauthorized("anonymous tokens are not accepted on this deployment")
-        return auth.user_from_token(settings.auth_secret, f"Bearer {token}"), {}
+        return auth.user_from_token(settings.auth_secret, token), {}
     if not settings.jwt.enabled:
         raise auth.Unauthorized("malformed token")
     keys = key_set(settings.jwt, settings.jwks_cache_s, settings.jwks_min_refetch_s)

@@ -3,8 +3,7 @@
 
 from __future__ import annotations
 
-import hmac
-
+from controlplane import auth
 from controlplane.http import Call, HttpError
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -66,8 +65,8 @@ def check_token(call: Call) -> None:
     expected = call.settings.metrics_token
     if not expected:
         raise HttpError(404, "not_found", "metrics are disabled on this deployment (set the METRICS_TOKEN secret)")
-    given = (call.header("authorization") or "").removeprefix("Bearer ").strip()
-    if not hmac.compare_digest(given.encode(), expected.encode()):
+    given = call.bearer()
+    if not given or not auth.same(given, expected):
         raise HttpError(401, "unauthorized", "GET /metrics needs Authorization: Bearer <METRICS_TOKEN>",
                         {"www-authenticate": "Bearer"})
 
