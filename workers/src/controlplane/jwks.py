@@ -46,7 +46,6 @@ class KeySet:
     min_refetch_s: float = 30.0
     jwks: list = field(default_factory=list)
     fetched_at: Optional[float] = None
-    fetches: int = 0
     _imported: dict = field(default_factory=dict)
 
     async def key(self, kid: Optional[str], alg: str, now: float):
@@ -87,6 +86,5 @@ class KeySet:
             return
         self.jwks = [k for k in keys if isinstance(k, dict)]
         self.fetched_at = now
-        self.fetches += 1
         live = {(k.get("kid"), k.get("n") or k.get("x")) for k in self.jwks}
         self._imported = {ck: v for ck, v in self._imported.items() if (ck[0], ck[2]) in live}

@@ -58,10 +58,6 @@ class JwtConfig:
                 if not value]
 
 
-def looks_like_jwt(token: str) -> bool:
-    return token.count(".") == 2 and token.startswith("eyJ")
-
-
 def _b64url(part: str, what: str) -> bytes:
     if not _B64URL.match(part):
         raise InvalidToken(f"malformed token: {what} is not base64url")

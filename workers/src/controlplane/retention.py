@@ -23,11 +23,11 @@ from typing import Optional
 from controlplane import job_state, metrics
 from controlplane.http import HttpError
 from controlplane.job_state import Job
+from controlplane.store import chunks
 from jobspec import JOB_SPEC, UPLOAD_PREFIX, input_keys
 
 CHECKPOINT_PREFIX = "checkpoints/"
 ACTIVE = ("pending", "processing")
-D1_IN_CHUNK = 90  # ids per "IN (...)": D1 binds at most 100 parameters
 
 
 @dataclass(frozen=True)
@@ -68,11 +68,6 @@ async def untrack_multipart(d1, upload_id: str) -> None:
 # ------------------------------------------------------------------ the sweep
 
 
-def _chunks(items: list, size: int):
-    for i in range(0, len(items), size):
-        yield items[i:i + size]
-
-
 async def _active_inputs(d1) -> set[str]:
     keys: set[str] = set()
     for row in await d1.all("SELECT spec FROM jobs WHERE status IN ('pending', 'processing')"):
@@ -97,7 +92,7 @@ def checkpoint_job(key: str) -> Optional[str]:
 
 async def _statuses(d1, job_ids: list[str]) -> dict[str, str]:
     found = {}
-    for part in _chunks(job_ids, D1_IN_CHUNK):
+    for part in chunks(job_ids):
         rows = await d1.all(f"SELECT id, status FROM jobs WHERE id IN ({', '.join('?' * len(part))})", *part)
         found.update({r["id"]: r["status"] for r in rows})
     return found
@@ -119,7 +114,7 @@ async def _expire_outputs(bucket, d1, policy: RetentionPolicy, now: float) -> in
     rows = await d1.all("SELECT id, output_key FROM jobs WHERE status = 'complete' AND expires_at <= ?"
                         " AND output_key IS NOT NULL AND output_deleted_at IS NULL LIMIT ?", now, policy.batch)
     await bucket.delete([r["output_key"] for r in rows])
-    for part in _chunks([r["id"] for r in rows], D1_IN_CHUNK):
+    for part in chunks([r["id"] for r in rows], others=1):
         await d1.run(f"UPDATE jobs SET output_deleted_at = ? WHERE id IN ({', '.join('?' * len(part))})", now, *part)
     return len(rows)
 

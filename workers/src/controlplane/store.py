@@ -17,6 +17,13 @@ MAX_PAGE = 100
 D1_MAX_PARAMS = 100  # D1 refuses a statement with more bound parameters ("too many SQL variables")
 
 
+def chunks(items: list, others: int = 0):
+    """`items` in slices that fit one statement's IN (...) next to `others` more bound parameters."""
+    size = D1_MAX_PARAMS - others
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
+
+
 def insert_job_sql(job: Job, max_active: int | None = None) -> tuple[str, tuple]:
     """The job's row; with max_active, only while its user has fewer jobs pending or processing (one
     statement, so concurrent creates cannot pass the quota together)."""
@@ -96,11 +103,8 @@ class Store:
 
     async def mark_seen(self, user_id: str, job_ids: list[str], now: float) -> int:
         """Mark finished jobs seen, in statements that stay under D1's bound-parameter limit."""
-        ids = list(dict.fromkeys(job_ids))
-        chunk = D1_MAX_PARAMS - 2
         marked = 0
-        for i in range(0, len(ids), chunk):
-            part = ids[i:i + chunk]
+        for part in chunks(list(dict.fromkeys(job_ids)), others=2):
             marked += await self.d1.run(
                 f"UPDATE jobs SET seen_at = ? WHERE user_id = ? AND id IN ({', '.join('?' * len(part))})"
                 " AND seen_at IS NULL AND status IN ('complete', 'error', 'cancelled')", now, user_id, *part)
