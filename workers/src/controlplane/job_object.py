@@ -148,12 +148,13 @@ class ExportJobState(DurableObject):
             retention.stamp_expiry(job, self.settings.retention)
             await self._save(job)
             self.outbox.enqueue(job, outcome.events, now)  # stored with the change; sent by the alarm only
-            print(observability.state_change_line(job, outcome.events, outcome.lease_expired))
+            if outcome.events or outcome.lease_expired:  # not for every heartbeat
+                print(observability.state_change_line(job, outcome.events, outcome.lease_expired))
+            if outcome.lease_expired:  # counted before D1 shows the job pending again
+                await metrics.count(self.store.d1, "lease_expiries")
             await self._mirror(job)
         for event in outcome.events:
             self._broadcast(job_state.published(event, job))
-        if outcome.lease_expired:
-            await metrics.count(self.store.d1, "lease_expiries")
         if outcome.dead_letter:
             await self.store.dead_letter(job, outcome.dead_letter, now)
         if outcome.requeue_delay_s is not None:
