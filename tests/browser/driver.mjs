@@ -97,7 +97,6 @@ const ops = {
     await element.scrollIntoViewIfNeeded({ timeout });
     return element.boundingBox({ timeout });
   },
-  async viewport({ width, height }) { await page.setViewportSize({ width, height }); },
   async press({ key }) { await page.keyboard.press(key); },
   // A person's drag: press at `from`, move in `steps` to `to`, release (page coordinates, CSS pixels).
   async mouseDrag({ from, to, steps = 8 }) {
