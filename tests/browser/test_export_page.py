@@ -13,7 +13,7 @@ from jobspec import JobView
 
 from ..clips import FPS, make_clip
 from ..polling import wait_until
-from ..stack.conftest import video_bytes
+from ..api_helpers import video_bytes
 
 
 def decoded_frames(path) -> int:

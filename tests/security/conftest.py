@@ -17,7 +17,7 @@ from gpu_worker.storage import R2
 from scripts.gpu_worker_proc import r2_config
 from jobspec import SIGNATURE_HEADER, ClaimGrant, format_signature_header, pod_signature
 from scripts.localstack import LocalStack
-from tests.stack.conftest import overlay_job, video_bytes
+from tests.api_helpers import overlay_job, video_bytes
 
 TTL_S = 10  # presigned URLs and socket tickets: long enough to use at once, short enough to outlive
 STACK_VARS = {"LEASE_TIMEOUT_S": "3", "HEARTBEAT_INTERVAL_S": "1", "MAX_ATTEMPTS": "3", "REQUEUE_DELAY_S": "0",

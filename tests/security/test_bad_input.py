@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from scripts.gpu_worker_proc import GpuWorker
-from tests.stack.conftest import refusal
+from tests.api_helpers import refusal, video_bytes
 
 from .conftest import is_error, leave_only, r2_keys
 
@@ -97,7 +97,7 @@ JOB_CASES = [
 
 @pytest.fixture
 def key(alice):
-    return alice.upload(b"\x00\x00\x00\x18ftypmp42" + bytes(300))
+    return alice.upload(video_bytes(bytes(300)))
 
 
 def unchanged(alice, r2):

@@ -16,7 +16,7 @@ from websockets.exceptions import InvalidStatus
 from controlplane import auth
 
 from .conftest import STACK_VARS, TTL_S, completed_job, is_error, r2_keys
-from tests.stack.conftest import overlay_job, refusal, video_bytes
+from tests.api_helpers import overlay_job, refusal, video_bytes
 
 MAX_UPLOAD = int(STACK_VARS["MAX_UPLOAD_BYTES"])
 

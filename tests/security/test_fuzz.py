@@ -18,7 +18,7 @@ from controlplane import safe_json
 from controlplane.safe_json import MAX_DEPTH
 from gpu_export import Client
 from jobspec import MAX_REQUEST_BYTES
-from tests.stack.conftest import overlay_job
+from tests.api_helpers import overlay_job, video_bytes
 
 from .conftest import is_error, user_token
 
@@ -58,7 +58,7 @@ def user(stack):
 @pytest.fixture(scope="module")
 def key(user) -> str:
     """One upload of the user's."""
-    return user.upload(b"\x00\x00\x00\x18ftypmp42" + bytes(200))
+    return user.upload(video_bytes(bytes(200)))
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ from websockets.exceptions import InvalidStatus
 from controlplane import auth
 
 from .conftest import completed_job, is_error, r2_keys
-from tests.stack.conftest import overlay_job, refusal, video_bytes
+from tests.api_helpers import overlay_job, refusal, video_bytes
 
 
 def refused_like_nothing(bob, method: str, path: str, job_id: str, **kw) -> None:

@@ -14,7 +14,7 @@ import pytest
 import websockets.sync.client as ws_client
 
 from controlplane.safe_json import MAX_DEPTH
-from tests.stack.conftest import overlay_job, refusal, video_bytes
+from tests.api_helpers import overlay_job, refusal, video_bytes
 
 from .conftest import claimed_job, is_error, signed_post
 

@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from scripts.gpu_worker_proc import GpuWorker
+from tests.api_helpers import overlay_job
 from tests.clips import FPS, make_clip
 from tests.polling import wait_until
 
@@ -85,13 +86,13 @@ def checkpoint_frame(alice, job_id: str) -> int:
     return checkpoint.frame if checkpoint else 0
 
 
-def overlay_job(alice, key: str) -> str:
-    return alice.create({"type": "overlay", "input_video_key": key, "params": {
-        "highlight_regions": [{"keyframes": [{"t": 0, "x": 0.5, "y": 0.5, "rx": 0.2, "ry": 0.2}]}]}}).job_id
+def create_overlay(alice, key: str) -> str:
+    """An overlay job of alice's on the upload `key`; its id."""
+    return alice.create(overlay_job(key)).job_id
 
 
 def test_a_paused_cut_off_pod_leaves_the_finished_job_alone(alice, stack, queue, r2, proxy, clip, tmp_path):
-    job_id = overlay_job(alice, alice.upload(clip))
+    job_id = create_overlay(alice, alice.upload(clip))
     leave_only(queue, [job_id])
     late = GpuWorker(stack, tmp_path, "pod-late", "--once", "--api-url", proxy.url, "--checkpoint-frames", "300")
     second = None
@@ -140,7 +141,7 @@ def test_a_paused_cut_off_pod_leaves_the_finished_job_alone(alice, stack, queue,
 def test_a_slow_control_plane_is_not_a_lost_lease(alice, stack, queue, proxy, clip, tmp_path):
     """Answers that take most of the lease timeout still keep the lease: a report on its way decides."""
     proxy.delay_s = 0.7 * LEASE_TIMEOUT_S
-    job_id = overlay_job(alice, alice.upload(clip))
+    job_id = create_overlay(alice, alice.upload(clip))
     leave_only(queue, [job_id])
     worker = GpuWorker(stack, tmp_path, "pod-slow", "--once", "--api-url", proxy.url)
     try:

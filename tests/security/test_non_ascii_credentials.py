@@ -11,7 +11,7 @@ import websockets.sync.client as ws_client
 from websockets.exceptions import InvalidStatus
 
 from jobspec import SIGNATURE_HEADER
-from tests.stack.conftest import overlay_job, video_bytes
+from tests.api_helpers import overlay_job, video_bytes
 
 from .conftest import is_error
 

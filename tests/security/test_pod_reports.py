@@ -14,7 +14,7 @@ import pytest
 from gpu_worker.control import ControlPlaneError, LeaseLost
 from jobspec import ClaimGrant, JobView
 
-from tests.stack.conftest import video_bytes
+from tests.api_helpers import video_bytes
 
 from .conftest import STACK_VARS, claimed_job, is_error, pod, r2_keys, signed_post
 

@@ -14,7 +14,7 @@ import pytest
 
 from gpu_export import ApiError
 from scripts.localstack import LocalStack
-from tests.stack.conftest import overlay_job, refusal, video_bytes
+from tests.api_helpers import overlay_job, refusal, video_bytes
 
 from .conftest import is_error
 

@@ -9,12 +9,12 @@ import time
 import pytest
 import websockets.sync.client as ws_client
 
-from gpu_export import ApiError, Client
-from gpu_worker.control import ControlPlane
+from gpu_export import Client
 from gpu_worker.queue_client import QueueClient
 from gpu_worker.storage import R2
 from scripts.gpu_worker_proc import r2_config
 from scripts.localstack import LocalStack
+from tests import api_helpers
 
 STACK_VARS = {"LEASE_TIMEOUT_S": "3", "HEARTBEAT_INTERVAL_S": "1", "MAX_ATTEMPTS": "2", "REQUEUE_DELAY_S": "1",
               "WS_TICKET_TTL_S": "60", "MAX_UPLOAD_BYTES": str(50 << 20)}
@@ -24,28 +24,6 @@ STACK_VARS = {"LEASE_TIMEOUT_S": "3", "HEARTBEAT_INTERVAL_S": "1", "MAX_ATTEMPTS
 def stack(tmp_path_factory):
     with LocalStack(persist_dir=tmp_path_factory.mktemp("stack"), vars=dict(STACK_VARS)) as s:
         yield s
-
-
-MP4_HEAD = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom"
-
-
-def video_bytes(body: bytes) -> bytes:
-    """An upload the control plane takes for a video (it starts like an MP4) with `body` after the
-    header: enough for API tests; a pod's probe would find it damaged."""
-    return MP4_HEAD + body
-
-
-def refusal(call, *args, **kwargs) -> ApiError:
-    """The ApiError of a client call the API must refuse (its status, error, reason and the response)."""
-    with pytest.raises(ApiError) as refused:
-        call(*args, **kwargs)
-    return refused.value
-
-
-def overlay_job(key: str) -> dict:
-    return {"type": "overlay", "input_video_key": key, "params": {"highlight_regions": [
-        {"keyframes": [{"t": 0, "x": 0.5, "y": 0.5, "rx": 0.2, "ry": 0.2},
-                       {"t": 2, "x": 0.6, "y": 0.4, "rx": 0.2, "ry": 0.2, "easing": "ease_in_out"}]}]}}
 
 
 @pytest.fixture
@@ -61,7 +39,7 @@ def pod_put(stack: LocalStack, key: str, data: bytes) -> None:
 
 @pytest.fixture
 def pod(stack):
-    return ControlPlane(stack.url, stack.vars["WORKER_SECRET"], pod_id="pod-a", attempts=2, backoff_s=0.1)
+    return api_helpers.pod(stack, "pod-a")
 
 
 @pytest.fixture

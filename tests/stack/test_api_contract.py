@@ -12,7 +12,8 @@ from websockets.exceptions import InvalidStatus
 from gpu_worker.control import ControlPlane
 from jobspec import SIGNATURE_HEADER, format_signature_header, pod_signature
 
-from .conftest import overlay_job, pod_put, refusal, video_bytes
+from tests.api_helpers import overlay_job, refusal, video_bytes
+from .conftest import pod_put
 
 
 def test_idempotency_key_returns_the_same_job(api, stack, client_for):

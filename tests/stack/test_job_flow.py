@@ -8,11 +8,12 @@ from gpu_worker.storage import R2
 from scripts.gpu_worker_proc import r2_config
 from jobspec import ClaimGrant, JobEvent
 
-from .conftest import Socket, overlay_job, pod_put, take_message, video_bytes
+from tests.api_helpers import overlay_job, video_bytes
+from .conftest import Socket, pod_put, take_message
 
 
 def test_job_lifecycle_end_to_end(api, pod, queue, stack, tmp_path):
-    video = b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 40
+    video = video_bytes(bytes(range(256)) * 40)
     key = api.upload(video)
     created = api.create(overlay_job(key))
     job_id = created.job_id

@@ -15,7 +15,7 @@ from gpu_worker.control import ControlPlane
 from jobspec import ClaimGrant
 from tests.polling import wait_until
 
-from .conftest import overlay_job, video_bytes
+from tests.api_helpers import overlay_job, video_bytes
 
 
 def log_lines(stack, since: int) -> list[dict]:

@@ -7,7 +7,8 @@ import pytest
 from gpu_worker.control import ControlPlane, LeaseLost
 from jobspec import ClaimGrant
 
-from .conftest import Socket, overlay_job, refusal, take_message, video_bytes
+from tests.api_helpers import overlay_job, refusal, video_bytes
+from .conftest import Socket, take_message
 
 
 def started_job(api, queue, pod):

@@ -16,7 +16,7 @@ from scripts.gpu_worker_proc import r2_config
 from jobspec import ClaimGrant
 from tests.conftest import RETENTION_TTL_S
 
-from .conftest import overlay_job, refusal
+from tests.api_helpers import overlay_job, refusal, video_bytes
 
 
 def pod(stack) -> ControlPlane:
@@ -45,7 +45,7 @@ def r2(prod_stack) -> R2:
 def test_the_sweep_deletes_what_expired_and_never_what_a_running_job_needs(prod_stack, identity_provider, r2,
                                                                           client_for):
     api = client_for(prod_stack, identity_provider.token(f"ret-{secrets.token_hex(4)}", "HS256"))
-    video = b"\x00\x00\x00\x18ftypmp42" + bytes(500)
+    video = video_bytes(bytes(500))
     stale_upload = api.upload(video)
     pending_input = api.upload(video)
     pending_id = api.create(overlay_job(pending_input)).job_id

@@ -12,7 +12,7 @@ from controlplane import auth
 from gpu_export import Client
 from tests.idp import IdentityProvider, SigningKey, forged, hs256_with
 
-from .conftest import overlay_job, refusal
+from tests.api_helpers import overlay_job, refusal, video_bytes
 
 
 @pytest.fixture
@@ -30,7 +30,7 @@ def test_a_valid_token_signs_in_as_its_subject(prod_stack, idp, alg, client_for)
 
 def test_a_job_belongs_to_the_tokens_subject(prod_stack, idp, client_for):
     alice = client_for(prod_stack, idp.token("alice-jobs", "ES256"))
-    key = alice.upload(b"\x00\x00\x00\x18ftypmp42" + bytes(1000))
+    key = alice.upload(video_bytes(bytes(1000)))
     assert key.startswith("videos/raw/alice-jobs/")
     created = alice.create(overlay_job(key))
     bob = client_for(prod_stack, idp.token("bob-jobs", "RS256"))
@@ -65,7 +65,7 @@ def bad_tokens(idp: IdentityProvider) -> dict[str, tuple[str, str]]:
 
 def test_bad_tokens_are_refused_with_a_reason_and_create_nothing(prod_stack, idp, client_for):
     victim = client_for(prod_stack, idp.token("victim", "RS256"))
-    key = victim.upload(b"\x00\x00\x00\x18ftypmp42" + bytes(1000))
+    key = victim.upload(video_bytes(bytes(1000)))
     for name, (token, reason) in bad_tokens(idp).items():
         api = client_for(prod_stack, token)
         for what, call in (("create", lambda: api.create(overlay_job(key))),

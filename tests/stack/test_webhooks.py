@@ -20,7 +20,7 @@ from tests.webhook_receiver import Receiver
 
 INTERRUPTED = "no answer recorded: in flight, or the Worker stopped during this attempt"
 
-from .conftest import overlay_job, refusal, video_bytes
+from tests.api_helpers import overlay_job, refusal, video_bytes
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ from jobspec import JobView
 from scripts.gpu_worker_proc import GpuWorker, r2_config
 from scripts.localstack import LocalStack
 
+from ..api_helpers import overlay_job
 from ..clips import FPS, make_clip
 from ..metadata import MetadataServer
 from ..polling import wait_until
@@ -57,10 +58,6 @@ def long_clip(tmp_path_factory) -> Path:
 
 # ---------------------------------------------------------------- a user of the public API
 
-OVERLAY = {"highlight_regions": [{"keyframes": [{"t": 0, "x": 0.5, "y": 0.5, "rx": 0.2, "ry": 0.2},
-                                                {"t": 3, "x": 0.3, "y": 0.6, "rx": 0.1, "ry": 0.2}]}]}
-
-
 @pytest.fixture
 def user(stack, client_for) -> Client:
     return client_for(stack)
@@ -68,7 +65,7 @@ def user(stack, client_for) -> Client:
 
 def export(user: Client, clip: Path | bytes) -> str:
     """Upload the clip and create an overlay job on it; the job id."""
-    return user.create({"type": "overlay", "input_video_key": user.upload(clip), "params": OVERLAY}).job_id
+    return user.create(overlay_job(user.upload(clip))).job_id
 
 
 def has_checkpoint(job: JobView) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 from ..clips import FPS
-from ..stack.conftest import video_bytes
+from ..api_helpers import video_bytes
 from .conftest import checkpoint_of, export, output_frames
 
 

@@ -9,17 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from ..stack.conftest import refusal
+from ..api_helpers import overlay_job, refusal, video_bytes
 from .conftest import export
 from .hostile_media import big_frame_clip, huge_sps_clip, long_tiny_clip
 
 PEAK_RSS_BOUND = 400 << 20  # the worker process and its ffmpeg children together
 REFUSED_WITHIN_S = 20  # worker start (imports, queue pull, claim, download, probe) to the job's error
-
-
-def overlay(key: str) -> dict:
-    return {"type": "overlay", "input_video_key": key, "params": {"highlight_regions": [
-        {"keyframes": [{"t": 0, "x": 0.5, "y": 0.5, "rx": 0.2, "ry": 0.2}]}]}}
 
 
 def framing(key: str, width: int, height: int, model: str) -> dict:
@@ -68,8 +63,8 @@ def hostile(tmp_path_factory):
 
 
 CASES = [
-    ("an SPS that claims 16000x16000", "sps", overlay, "max_input_pixels"),
-    ("an 8192x8192 video", "8k", overlay, "max_input_pixels"),
+    ("an SPS that claims 16000x16000", "sps", overlay_job, "max_input_pixels"),
+    ("an 8192x8192 video", "8k", overlay_job, "max_input_pixels"),
     ("64x64 for ten minutes to 2160x3840 with realesrgan-x4plus", "long",
      lambda key: framing(key, 2160, 3840, "realesrgan-x4plus"), "max_work_s"),
 ]
@@ -107,7 +102,7 @@ def test_a_render_past_its_wall_time_limit_fails_with_the_limit(user, long_clip,
 
 def test_the_control_plane_refuses_a_job_over_its_caps(user):
     """Sent with `request`: `create` would refuse these before sending them (the same schema)."""
-    key = user.upload(b"\x00\x00\x00\x18ftypmp42" + bytes(1000))
+    key = user.upload(video_bytes(bytes(1000)))
     clips = [{"input_video_key": key, "start_s": 0, "end_s": 3000}] * 3
     for spec, reason in [(framing(key, 3840, 3840, "realesrgan-x4plus"), "pixels"),
                          ({"type": "multi_clip", "params": {"clips": clips}}, "seconds")]:
