@@ -21,6 +21,13 @@ def r2_config(stack):
     return R2Config(stack.r2_s3_endpoint, BUCKET, stack.vars["R2_ACCESS_KEY_ID"], stack.vars["R2_SECRET_ACCESS_KEY"])
 
 
+def queue_client(stack):
+    """The stack's job queue, pulled with the pod's token as a pod's gpu_worker.queue_client does."""
+    from gpu_worker.queue_client import QueueClient  # not at the top, as in r2_config
+
+    return QueueClient(stack.pull_base, "local", "gpu-jobs", stack.vars["QUEUE_PULL_TOKEN"])
+
+
 def worker_env(stack, workdir: Path, name: str) -> dict[str, str]:
     """The environment of a pod named `name` that renders for `stack` (a localstack.LocalStack)."""
     options = {"API_URL": stack.url, "SECRET": stack.vars["WORKER_SECRET"], "QUEUE_API": stack.pull_base,

@@ -14,7 +14,7 @@ from gpu_export import Client
 from gpu_worker.control import ControlPlane
 from gpu_worker.queue_client import QueueClient
 from gpu_worker.storage import R2
-from scripts.gpu_worker_proc import r2_config
+from scripts.gpu_worker_proc import queue_client, r2_config
 from jobspec import SIGNATURE_HEADER, ClaimGrant, format_signature_header, pod_signature
 from scripts.localstack import LocalStack
 from tests.api_helpers import overlay_job, video_bytes
@@ -69,7 +69,7 @@ def pod(stack, name: str) -> ControlPlane:
 
 @pytest.fixture(scope="session")
 def queue(stack) -> QueueClient:
-    return QueueClient(stack.pull_base, "local", "gpu-jobs", stack.vars["QUEUE_PULL_TOKEN"])
+    return queue_client(stack)
 
 
 def leave_only(queue: QueueClient, job_ids, timeout: float = 60) -> None:

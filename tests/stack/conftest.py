@@ -12,7 +12,7 @@ import websockets.sync.client as ws_client
 from gpu_export import Client
 from gpu_worker.queue_client import QueueClient
 from gpu_worker.storage import R2
-from scripts.gpu_worker_proc import r2_config
+from scripts.gpu_worker_proc import queue_client, r2_config
 from scripts.localstack import LocalStack
 from tests import api_helpers
 
@@ -44,7 +44,7 @@ def pod(stack):
 
 @pytest.fixture
 def queue(stack):
-    return QueueClient(stack.pull_base, "local", "gpu-jobs", stack.vars["QUEUE_PULL_TOKEN"])
+    return queue_client(stack)
 
 
 def take_message(queue: QueueClient, job_id: str, timeout=15.0):

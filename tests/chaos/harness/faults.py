@@ -12,7 +12,7 @@ from typing import Optional
 import httpx
 
 from gpu_export import ApiError, Unavailable
-from gpu_worker.queue_client import QueueClient
+from scripts.gpu_worker_proc import queue_client
 from scripts.localstack import LocalStack
 
 from ...metadata import MetadataServer
@@ -116,8 +116,7 @@ def _lose_message(target: Target, log) -> Optional[Injection]:
     pending = {j for j, w in list(target.watches.items()) if w.state()[1] == "pending" and not target.targeted[j]}
     if not pending:
         return None
-    stack = target.stack
-    queue = QueueClient(stack.pull_base, "local", "gpu-jobs", stack.vars["QUEUE_PULL_TOKEN"])
+    queue = queue_client(target.stack)
     try:
         messages = queue.pull(batch_size=100, visibility_timeout_ms=30_000)
         victim = next((m for m in messages if m.body.get("job_id") in pending), None)
