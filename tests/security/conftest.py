@@ -17,7 +17,7 @@ from gpu_worker.storage import R2
 from scripts.gpu_worker_proc import queue_client, r2_config
 from jobspec import SIGNATURE_HEADER, ClaimGrant, format_signature_header, pod_signature
 from scripts.localstack import LocalStack
-from tests.api_helpers import overlay_job, video_bytes
+from tests.api_helpers import claim, overlay_job, video_bytes
 
 TTL_S = 10  # presigned URLs and socket tickets: long enough to use at once, short enough to outlive
 STACK_VARS = {"LEASE_TIMEOUT_S": "3", "HEARTBEAT_INTERVAL_S": "1", "MAX_ATTEMPTS": "3", "REQUEUE_DELAY_S": "0",
@@ -63,10 +63,6 @@ def r2_keys(r2: R2) -> set[str]:
     return set(r2.keys(""))
 
 
-def pod(stack, name: str) -> ControlPlane:
-    return ControlPlane(stack.url, stack.vars["WORKER_SECRET"], pod_id=name, attempts=2, backoff_s=0.1)
-
-
 @pytest.fixture(scope="session")
 def queue(stack) -> QueueClient:
     return queue_client(stack)
@@ -93,9 +89,7 @@ def leave_only(queue: QueueClient, job_ids, timeout: float = 60) -> None:
 def claimed_job(api: Client, stack, pod_name: str = "pod-a") -> tuple[str, ControlPlane, ClaimGrant]:
     """A new job of `api`'s, claimed by a pod (straight from the pod API; its queue message stays)."""
     job_id = api.create(overlay_job(api.upload(video_bytes(b"v" * 400)))).job_id
-    control = pod(stack, pod_name)
-    grant = control.claim(job_id)
-    assert isinstance(grant, ClaimGrant), grant
+    control, grant = claim(stack, job_id, pod_name)
     return job_id, control, grant
 
 

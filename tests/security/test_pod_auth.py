@@ -12,8 +12,8 @@ import pytest
 from gpu_worker.control import LeaseLost
 from jobspec import SIGNATURE_MAX_SKEW_S, ClaimGrant
 
-from .conftest import STACK_VARS, claimed_job, is_error, pod, signed_post
-from tests.api_helpers import overlay_job, video_bytes
+from .conftest import STACK_VARS, claimed_job, is_error, signed_post
+from tests.api_helpers import overlay_job, pod, video_bytes
 
 LEASE_TIMEOUT_S = float(STACK_VARS["LEASE_TIMEOUT_S"])
 

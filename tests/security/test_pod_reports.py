@@ -14,9 +14,9 @@ import pytest
 from gpu_worker.control import ControlPlaneError, LeaseLost
 from jobspec import ClaimGrant, JobView
 
-from tests.api_helpers import video_bytes
+from tests.api_helpers import pod, video_bytes
 
-from .conftest import STACK_VARS, claimed_job, is_error, pod, r2_keys, signed_post
+from .conftest import STACK_VARS, claimed_job, is_error, r2_keys, signed_post
 
 LEASE_TIMEOUT_S = float(STACK_VARS["LEASE_TIMEOUT_S"])
 

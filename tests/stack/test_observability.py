@@ -11,11 +11,9 @@ import time
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from gpu_worker.control import ControlPlane
-from jobspec import ClaimGrant
 from tests.polling import wait_until
 
-from tests.api_helpers import overlay_job, video_bytes
+from tests.api_helpers import claim, overlay_job, video_bytes
 
 
 def log_lines(stack, since: int) -> list[dict]:
@@ -75,8 +73,7 @@ def test_metrics_count_jobs_and_lease_expiries(prod_stack, identity_provider, cl
     before = scrape(prod_stack)
     api = client_for(prod_stack, identity_provider.token("metrics-user", "HS256"))
     job_id = api.create(overlay_job(api.upload(video_bytes(b"v" * 400)))).job_id
-    pod = ControlPlane(prod_stack.url, prod_stack.vars["WORKER_SECRET"], pod_id="silent-pod", attempts=2)
-    assert isinstance(pod.claim(job_id), ClaimGrant)
+    claim(prod_stack, job_id, "silent-pod")
     # LEASE_TIMEOUT_S=3: the alarm takes the lease back
     wait_until(lambda: api.get(job_id).status == "pending", 15, "the lease to expire")
     after = scrape(prod_stack)

@@ -10,24 +10,20 @@ import time
 import pytest
 
 from gpu_export import Client
-from gpu_worker.control import ControlPlane
 from gpu_worker.storage import R2
 from scripts.gpu_worker_proc import r2_config
 from jobspec import ClaimGrant
 from tests.conftest import RETENTION_TTL_S
 
-from tests.api_helpers import overlay_job, refusal, video_bytes
+from tests.api_helpers import claim, overlay_job, pod, refusal, video_bytes
 
 
-def pod(stack) -> ControlPlane:
-    return ControlPlane(stack.url, stack.vars["WORKER_SECRET"], pod_id="retention-pod", attempts=2, backoff_s=0.1)
+POD = "retention-pod"
 
 
 def claimed(stack, api: Client, key: str) -> tuple[str, ClaimGrant]:
     job_id = api.create(overlay_job(key)).job_id
-    grant = pod(stack).claim(job_id)
-    assert isinstance(grant, ClaimGrant), grant
-    return job_id, grant
+    return job_id, claim(stack, job_id, POD)[1]
 
 
 def checkpoint(r2: R2, job_id: str) -> list[str]:
@@ -57,17 +53,17 @@ def test_the_sweep_deletes_what_expired_and_never_what_a_running_job_needs(prod_
 
     failed_id, failed = claimed(prod_stack, api, api.upload(video))
     failed_ckpt = checkpoint(r2, failed_id)
-    pod(prod_stack).report(failed_id, "fail", failed.lease_id, reason="bad input", retryable=False)
+    pod(prod_stack, POD).report(failed_id, "fail", failed.lease_id, reason="bad input", retryable=False)
 
     done_id, done = claimed(prod_stack, api, api.upload(video))
     r2.write(done.output_key, b"rendered" * 50, "video/mp4")
-    pod(prod_stack).report(done_id, "complete", done.lease_id, output_key=done.output_key, frames=10, size_bytes=400)
+    pod(prod_stack, POD).report(done_id, "complete", done.lease_id, output_key=done.output_key, frames=10, size_bytes=400)
     view = api.get(done_id)
     assert view.expires_at is not None and api.download_url(done_id).url
 
     multipart = api.multipart_grant("big.mp4", 6 << 20)
 
-    control = pod(prod_stack)
+    control = pod(prod_stack, POD)
     waited = time.monotonic() + RETENTION_TTL_S + 0.5
     while time.monotonic() < waited:  # the processing job's pod keeps its lease (LEASE_TIMEOUT_S=3)
         control.report(processing_id, "heartbeat", processing.lease_id)

@@ -13,14 +13,11 @@ import pytest
 from standardwebhooks import Webhook
 
 from gpu_export import Client, WebhookVerificationError, verify_webhook
-
-from gpu_worker.control import ControlPlane
-from jobspec import ClaimGrant, WebhookDelivery
+from jobspec import WebhookDelivery
+from tests.api_helpers import claim, overlay_job, refusal, video_bytes
 from tests.webhook_receiver import Receiver
 
 INTERRUPTED = "no answer recorded: in flight, or the Worker stopped during this attempt"
-
-from tests.api_helpers import overlay_job, refusal, video_bytes
 
 
 @pytest.fixture
@@ -39,15 +36,8 @@ def create_with_hook(user: Client, url: str, events=None) -> str:
     return user.create(overlay_job(key), webhook_url=url, webhook_events=events).job_id
 
 
-def claim(stack, job_id: str) -> tuple[ControlPlane, ClaimGrant]:
-    control = ControlPlane(stack.url, stack.vars["WORKER_SECRET"], pod_id="hook-pod", attempts=2, backoff_s=0.1)
-    grant = control.claim(job_id)
-    assert isinstance(grant, ClaimGrant), grant
-    return control, grant
-
-
 def complete(stack, job_id: str) -> None:
-    control, grant = claim(stack, job_id)
+    control, grant = claim(stack, job_id, "hook-pod")
     control.report(job_id, "complete", grant.lease_id, output_key=grant.output_key, frames=10, size_bytes=100)
 
 
@@ -99,7 +89,7 @@ def test_retries_go_on_after_a_wrangler_dev_restart(prod_stack, identity_provide
     secret = new_secret(user)
     with Receiver(fail_first=2) as receiver:
         job_id = create_with_hook(user, receiver.url, ["failed"])
-        control, grant = claim(prod_stack, job_id)
+        control, grant = claim(prod_stack, job_id, "hook-pod")
         control.report(job_id, "fail", grant.lease_id, reason="bad input", retryable=False)
         receiver.wait_for(1, 15)
         prod_stack.restart()  # the second attempt is due 1 s after the first: it comes after the restart
@@ -122,7 +112,7 @@ def test_a_slow_receiver_does_not_hold_up_the_job(prod_stack, user):
     new_secret(user)
     with Receiver(delay_s=5) as receiver:  # longer than WEBHOOK_TIMEOUT_S=2
         job_id = create_with_hook(user, receiver.url, ["progress", "completed"])
-        control, grant = claim(prod_stack, job_id)
+        control, grant = claim(prod_stack, job_id, "hook-pod")
         took = []
         for frame in (10, 20, 30, 40):
             started = time.monotonic()
