@@ -22,7 +22,6 @@ class Fleet:
         self.stack, self.workdir, self.cfg, self.proxy, self.spot = stack, workdir, cfg, proxy, spot
         self.slots: list[Optional[GpuWorker]] = [None] * cfg.workers
         self.every: list[GpuWorker] = []
-        self.proxied: set[str] = set()
         self.signalled: dict[str, str] = {}  # worker name -> what was done to it
         self.exits: dict[str, int] = {}
         self.spawned: dict[str, float] = {}
@@ -39,7 +38,6 @@ class Fleet:
                 "--spot-metadata-url", self.spot.url_for(name), "--spot-poll-seconds", "0.2"]
         if behind_proxy:
             args += ["--api-url", self.proxy.url]
-            self.proxied.add(name)
         self.spawned[name] = time.time()
         worker = GpuWorker(self.stack, self.workdir, name, *args)
         self.slots[slot] = worker

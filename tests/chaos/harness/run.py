@@ -61,7 +61,7 @@ def run_chaos(cfg: ChaosConfig) -> Report:
     try:
         users = [User.sign_up(stack.url, retry_for_s=120 + 3 * stack_start_s) for _ in range(2)]
         keys = [{placeholder_key(i): u.api.upload(p) for i, p in enumerate(clips)} for u in users]
-        subs = [Submission(i, users[i % 2], with_keys(spec, keys[i % 2]), kind_of(spec), expected, ref)
+        subs = [Submission(users[i % 2], with_keys(spec, keys[i % 2]), kind_of(spec), expected, ref)
                 for i, ((spec, expected), ref) in enumerate(zip(specs, refs))]
         report.kinds = Counter(s.kind for s in subs)
         watches: dict[str, JobWatch] = {}

@@ -27,7 +27,6 @@ class User:
 
 @dataclass
 class Submission:
-    index: int
     user: User
     spec: dict
     kind: str

@@ -112,7 +112,7 @@ def check_storage(report: Report, ev: Evidence, r2: R2) -> dict[str, list[str]]:
     outputs: dict[str, list[str]] = {}
     for k in keys:
         if k.startswith("videos/output/"):
-            outputs.setdefault(k.split("/")[2].removesuffix(".mp4"), []).append(k)
+            outputs.setdefault(k.split("/")[2], []).append(k)
     complete = {s.job_id for s in ev.subs if ev.snapshots[s.job_id]["status"] == "complete"}
     if set(outputs) != complete or any(len(found) != 1 for found in outputs.values()):
         report.problems.append(f"outputs in R2 differ from the complete jobs: extra {sorted(set(outputs) - complete)}, "

@@ -19,7 +19,6 @@ class JobWatch(threading.Thread):
         self.client, self.job_id = client, job_id
         self.lock = threading.Lock()
         self.events: list[dict] = []  # every event but snapshots, in arrival order
-        self.snapshots: list[dict] = []
         self.seq, self.status, self.holder, self.checkpoint_frame = -1, "pending", None, 0
         self.total_frames = self.frame = 0
         self.error: Optional[str] = None
@@ -38,7 +37,8 @@ class JobWatch(threading.Thread):
         data = event.model_dump(mode="json")
         with self.lock:
             snapshot = event.type == "snapshot"
-            (self.snapshots if snapshot else self.events).append(data)
+            if not snapshot:
+                self.events.append(data)
             if event.seq != (self.seq if snapshot else self.seq + 1):  # first sight, or events missed
                 self.holder = None
             job = event.job
