@@ -45,8 +45,7 @@ class Target:
     fleet: Fleet
     spot: MetadataServer
     proxy: FaultProxy
-    watches: dict[str, JobWatch]
-    probes: dict[str, object]  # job id -> its user's quick client
+    watches: dict[str, JobWatch]  # each with its user's quick client (probe)
     targeted: Counter
 
 
@@ -89,7 +88,7 @@ def _signal(kind: str, target: Target, log) -> Optional[Injection]:
                 or watch.remaining() < 3 * segment):
             continue
         try:  # the DO itself: still this claim (no event since), with a stored checkpoint
-            job = target.probes[job_id].get(job_id)
+            job = watch.probe.get(job_id)
         except (ApiError, Unavailable, httpx.HTTPError):
             return None
         if job.seq != seq or job.status != "processing" or not (job.checkpoint and job.checkpoint.frame):

@@ -71,9 +71,8 @@ def run_chaos(cfg: ChaosConfig) -> Report:
         fleet = Fleet(stack, workdir / "workers", cfg, proxy, spot)
         log(f"{first_wave} jobs submitted, {cfg.workers} workers started")
         feeder = _Feeder(subs[first_wave:], watches, 2 * cfg.workers)
-        target = Target(stack, fleet, spot, proxy, watches, {s.job_id: s.user.probe for s in subs if s.job_id},
-                        Counter())
-        report.run_s = _inject_until_done(report, target, feeder, subs, ref_seconds, stack_start_s, log)
+        target = Target(stack, fleet, spot, proxy, watches, Counter())
+        report.run_s = _inject_until_done(report, target, feeder, ref_seconds, stack_start_s, log)
         log(f"jobs done after {report.run_s:.1f} s; stopping workers")
         feeder.stop()
         fleet.stop(grace_s=30 + 2 * cfg.lease_timeout_s)
@@ -135,7 +134,7 @@ def _references(specs, inputs: dict[str, str], workdir: Path, cfg: ChaosConfig) 
 
 def _submit(sub: Submission, watches: dict[str, JobWatch]) -> None:
     sub.submit()
-    watches[sub.job_id] = JobWatch(sub.user.api, sub.job_id)
+    watches[sub.job_id] = JobWatch(sub.user.api, sub.job_id, sub.user.probe)
     watches[sub.job_id].start()
 
 
@@ -172,8 +171,8 @@ def _plan(cfg: ChaosConfig, rng: random.Random) -> list[str]:
     return ["lose"] * cfg.losses + plan  # lost messages while jobs still wait in the queue
 
 
-def _inject_until_done(report: Report, target: Target, feeder: _Feeder, subs: list[Submission],
-                       ref_seconds: float, stack_start_s: float, log) -> float:
+def _inject_until_done(report: Report, target: Target, feeder: _Feeder, ref_seconds: float, stack_start_s: float,
+                       log) -> float:
     """Inject the planned faults while the jobs run; the seconds until every job finished (or the bound)."""
     cfg = report.config
     plan = _plan(cfg, random.Random(cfg.seed + 2))
@@ -183,7 +182,6 @@ def _inject_until_done(report: Report, target: Target, feeder: _Feeder, subs: li
     started = time.monotonic()
     while True:
         target.fleet.supervise()
-        target.probes.update({s.job_id: s.user.probe for s in subs if s.job_id})
         # A signal that landed after the render's last frame interrupted nothing: another, at most
         # MAX_RETRIES times per kind.
         for inj in report.injections:

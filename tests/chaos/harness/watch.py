@@ -14,9 +14,10 @@ TERMINAL = ("complete", "error", "cancelled")
 
 
 class JobWatch(threading.Thread):
-    def __init__(self, client: Client, job_id: str):
+    def __init__(self, client: Client, job_id: str, probe: Client):
+        """`probe`: the job's user's quick client, for a look at the job between faults."""
         super().__init__(name=f"watch-{job_id[:8]}", daemon=True)
-        self.client, self.job_id = client, job_id
+        self.client, self.job_id, self.probe = client, job_id, probe
         self.lock = threading.Lock()
         self.events: list[dict] = []  # every event but snapshots, in arrival order
         self.seq, self.status, self.holder, self.checkpoint_frame = -1, "pending", None, 0
