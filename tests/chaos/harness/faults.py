@@ -33,8 +33,12 @@ class Injection:
     resume_count: int = 0
     effective: Optional[bool] = None  # it ended the worker's claim without completing the job (restart: same port)
     settled: bool = False  # the DO's stream shows how the claim ended (or it is too late to know)
-    ended_by: Optional[str] = None
+    end: Optional[dict] = None  # the DO's event that ended the signalled claim (verify), if its stream shows it
     note: str = ""
+
+    @property
+    def ended_by(self) -> Optional[str]:
+        return self.end["type"] if self.end else None
 
 
 @dataclass

@@ -195,10 +195,8 @@ def check_resumes(report: Report, ev: Evidence) -> None:
             effective[inj.job_id].append(inj)
     for job_id, injs in effective.items():
         job = ev.snapshots[job_id]
-        events = ev.watches[job_id].by_seq()
         kills = sum(i.kind == "kill" and i.ended_by == "requeued" for i in injs)
-        stops = sum(i.kind in ("term", "spot") and (claim_end(events, i.confirm_seq) or {}).get("cause") == "interrupted"
-                    for i in injs)
+        stops = sum(i.kind in ("term", "spot") and (i.end or {}).get("cause") == "interrupted" for i in injs)
         if job["resume_count"] < len(injs):
             report.problems.append(f"job {job_id}: resume_count {job['resume_count']} < {len(injs)} effective "
                                    f"interruptions")
@@ -211,8 +209,7 @@ def check_resumes(report: Report, ev: Evidence) -> None:
 def _effective(report: Report, ev: Evidence, inj: Injection) -> bool:
     job = ev.snapshots[inj.job_id]
     events = ev.watches[inj.job_id].by_seq()
-    end = claim_end(events, inj.confirm_seq)
-    inj.ended_by = end["type"] if end else None
+    inj.end = end = claim_end(events, inj.confirm_seq)
     later_events = [e for seq, e in sorted(events.items()) if seq > inj.confirm_seq and e["type"] in ("started", "resumed")]
     later_lines = [line for name, line in ev.lines[inj.job_id] if line.get("msg") == "claimed"
                    and name != inj.worker and line["ts"] > inj.at]
