@@ -82,8 +82,10 @@ class GpuWorker:
             self.proc.wait()
 
     def lines(self) -> list[dict]:
-        """The log, one JSON object per line (stderr is not a terminal here)."""
-        return [json.loads(line) for line in self.log_path.read_text().splitlines() if line.startswith("{")]
+        """The log, one JSON object per line (stderr is not a terminal here). A last line without its
+        newline is still being written: it is left out."""
+        complete = self.log_path.read_bytes().split(b"\n")[:-1]
+        return [json.loads(line) for line in complete if line.startswith(b"{")]
 
     def messages(self) -> list[str]:
         return [line["msg"] for line in self.lines()]

@@ -57,7 +57,7 @@ class Fleet:
         if len(self._startup) < len(self.every[:3]):
             self._startup = []
             for worker in self.every[:3]:
-                started = next((line["ts"] for line in safe_lines(worker) if line.get("msg") == "worker started"), None)
+                started = next((line["ts"] for line in worker.lines() if line.get("msg") == "worker started"), None)
                 if started is not None:
                     self._startup.append(started - self.spawned[worker.name])
         return max(self._startup) if self._startup else 30.0
@@ -87,11 +87,4 @@ class Fleet:
             self.exits.setdefault(worker.name, worker.proc.returncode)
 
     def log_lines(self) -> dict[str, list[dict]]:
-        return {worker.name: safe_lines(worker) for worker in self.every}
-
-
-def safe_lines(worker: GpuWorker) -> list[dict]:
-    try:
-        return worker.lines()
-    except (OSError, ValueError):  # a line being written
-        return []
+        return {worker.name: worker.lines() for worker in self.every}
