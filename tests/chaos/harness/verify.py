@@ -86,6 +86,8 @@ def check_listing(report: Report, ev: Evidence) -> None:
     report.final = {j: v["status"] for j, v in ev.snapshots.items()}
     for s in ev.subs:
         job = ev.snapshots[s.job_id]
+        if ev.watches[s.job_id].error:
+            report.problems.append(f"job {s.job_id}: watch ended: {ev.watches[s.job_id].error}")
         report.resumes += job["resume_count"]
         report.attempts += job["attempts"]
         report.interruptions += job["interruptions"]

@@ -31,7 +31,7 @@ class JobWatch(threading.Thread):
     def run(self) -> None:
         try:
             self.client.wait(self.job_id, on_event=self._seen)
-        except Exception as e:  # the run ends without this job's end: the verifier reports it
+        except Exception as e:  # the run ends without this job's end: verify.check_listing reports it
             self.error = f"{type(e).__name__}: {e}"
 
     def _seen(self, event: JobEvent) -> None:
