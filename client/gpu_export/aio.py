@@ -311,10 +311,8 @@ class AsyncClient:
                 if deadline is not None and time.monotonic() >= deadline:
                     raise TimedOut(follow.job or await self.get(job_id)) from None
                 failures += 1
-            except (OSError, websockets.WebSocketException, Unavailable, httpx.TransportError):
-                failures += 1
-            except ApiError as e:
-                if e.status < 500:
+            except (OSError, websockets.WebSocketException, Unavailable, ApiError) as e:
+                if not _transient(e):
                     raise
                 failures += 1
             # The socket is down (or closed): poll until it is time to reconnect.
@@ -325,10 +323,8 @@ class AsyncClient:
                 try:
                     if follow.polled(await self.get(job_id)):
                         return follow.job
-                except (Unavailable, httpx.TransportError):
-                    pass
-                except ApiError as e:
-                    if e.status < 500:
+                except (Unavailable, ApiError) as e:
+                    if not _transient(e):
                         raise
                 await asyncio.sleep(min(poll_interval_s, max(0.0, reconnect_at - time.monotonic())))
 
@@ -345,6 +341,12 @@ def api_error(r: httpx.Response) -> ApiError:
     retry_after = r.headers.get("retry-after")
     return ApiError(r.status_code, error, reason, float(retry_after) if retry_after and retry_after.isdigit() else None,
                     response=r)
+
+
+def _transient(e: Exception) -> bool:
+    """Whether `wait` goes on after e: the API or the socket out of reach, or a 5xx. An ApiError below 500 is
+    the API's answer (no such job, not yours): it is raised."""
+    return not (isinstance(e, ApiError) and e.status < 500)
 
 
 def _plain(spec):
