@@ -11,6 +11,8 @@ import numpy as np
 
 from gpu_worker.media import ffmpeg_exe, run_ffmpeg
 
+from tests.clips import make_clip
+
 # (option name, ffmpeg input options) of every display matrix a phone or editor writes
 ORIENTATIONS = [
     ("rot90", ["-display_rotation", "90"]),
@@ -31,14 +33,11 @@ def encode(path: Path, *args: str) -> str:
     return str(path)
 
 
-def pattern_clip(path: Path, size="160x96", rate=30, seconds=1.0, audio: str | None = "mono", extra=()) -> str:
+def pattern_clip(path: Path, size="160x96", rate=30, seconds=1.0, audio: str | None = "mono") -> str:
     """testsrc2 (asymmetric: any flip or turn shows), H.264 yuv420p, with a 440 Hz tone in this
     channel layout (None: no audio)."""
-    args = ["-f", "lavfi", "-i", f"testsrc2=size={size}:rate={rate}:duration={seconds}"]
-    if audio:
-        args += ["-f", "lavfi", "-i", f"sine=frequency=440:duration={seconds}",
-                 "-af", f"aformat=channel_layouts={audio}", "-c:a", "aac"]
-    return encode(path, *args, "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p", *extra)
+    return str(make_clip(path, seconds, fps=rate, size=size, audio=audio is not None, channel_layout=audio,
+                         preset="veryfast"))
 
 
 def with_display_matrix(src: str, path: Path, options: list[str]) -> str:

@@ -8,6 +8,8 @@ from pathlib import Path
 
 from gpu_worker.media import run_ffmpeg
 
+from ..clips import make_clip
+
 
 class _Bits:
     def __init__(self, data: bytes):
@@ -96,7 +98,4 @@ def big_frame_clip(folder: Path, side: int = 8192) -> Path:
 
 def long_tiny_clip(folder: Path, minutes: float = 10) -> Path:
     """A 64x64 30 fps clip, `minutes` long."""
-    out = folder / f"tiny_{minutes}min.mp4"
-    run_ffmpeg("-f", "lavfi", "-i", f"testsrc2=size=64x64:rate=30:duration={minutes * 60}", "-c:v", "libx264",
-               "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(out))
-    return out
+    return make_clip(folder / f"tiny_{minutes}min.mp4", minutes * 60, size="64x64", audio=False)
