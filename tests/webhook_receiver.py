@@ -8,6 +8,8 @@ import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from tests.polling import wait_until
+
 
 @dataclass
 class Received:
@@ -56,10 +58,8 @@ class Receiver:
         return Handler
 
     def wait_for(self, count: int, timeout: float) -> list[Received]:
-        deadline = time.monotonic() + timeout
-        while len(self.received) < count:
-            assert time.monotonic() < deadline, f"{len(self.received)} of {count} deliveries after {timeout} s"
-            time.sleep(0.05)
+        wait_until(lambda: len(self.received) >= count, timeout, lambda: f"{len(self.received)} of {count} deliveries",
+                   interval=0.05)
         return list(self.received)
 
     def __enter__(self) -> "Receiver":

@@ -78,9 +78,10 @@ class Browser:
         self.proc.stdin.flush()
         return self._answer(self.next_id, timeout + 15)
 
-    def wait_for(self, selector: str, timeout: float = 30, state: str = "visible") -> None:
+    def wait_for(self, selector: str, timeout: float = 30, state: str = "visible", frame: str | None = None) -> None:
+        """Wait for the selector on the page, or in the iframe `frame` (a selector) of it."""
         try:
-            self("waitFor", selector=selector, state=state, timeout=timeout)
+            self("waitFor", selector=selector, state=state, timeout=timeout, **({"frame": frame} if frame else {}))
         except DriverError as e:
             raise DriverError(f"{e}\n--- page log ---\n" + "\n".join(self("logs")[-30:])) from None
 

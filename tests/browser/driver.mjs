@@ -75,7 +75,9 @@ const ops = {
   async check({ selector, timeout }) { await page.locator(selector).check({ timeout }); },
   async select({ selector, value, timeout }) { await page.locator(selector).selectOption(value, { timeout }); },
   async setInputFiles({ selector, path, timeout }) { await page.locator(selector).setInputFiles(path, { timeout }); },
-  async waitFor({ selector, state = 'visible', timeout }) { await page.locator(selector).first().waitFor({ state, timeout }); },
+  async waitFor({ selector, state = 'visible', timeout, frame }) {
+    await (frame ? page.frameLocator(frame) : page).locator(selector).first().waitFor({ state, timeout });
+  },
   async waitForFunction({ expression, timeout }) {
     return (await page.waitForFunction(expression, undefined, { timeout, polling: 100 })).jsonValue();
   },

@@ -75,10 +75,5 @@ def test_a_forged_sign_in_redirect_still_asks(browser, prod_stack, identity_prov
 def test_the_embedding_application_hands_over_the_token(browser, prod_stack, identity_provider):
     browser("newContext")
     browser("newPage", url=f"{identity_provider.url}/embed?sub=carol")
-    text = None
-    for _ in range(60):
-        text = browser("frameText", frame="#export", selector="#whoami", timeout=5)
-        if text.startswith("Signed in"):
-            break
-        browser("waitForFunction", expression="new Promise(r => setTimeout(() => r(true), 250))")
-    assert text == "Signed in as carol@example.test"
+    browser.wait_for('#whoami:text-matches("^Signed in")', frame="#export")
+    assert browser("frameText", frame="#export", selector="#whoami") == "Signed in as carol@example.test"

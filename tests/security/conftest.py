@@ -18,6 +18,7 @@ from scripts.gpu_worker_proc import queue_client, r2_config
 from jobspec import SIGNATURE_HEADER, ClaimGrant, format_signature_header, pod_signature
 from scripts.localstack import LocalStack
 from tests.api_helpers import claim, overlay_job, video_bytes
+from tests.polling import wait_until
 
 TTL_S = 10  # presigned URLs and socket tickets: long enough to use at once, short enough to outlive
 STACK_VARS = {"LEASE_TIMEOUT_S": "3", "HEARTBEAT_INTERVAL_S": "1", "MAX_ATTEMPTS": "3", "REQUEUE_DELAY_S": "0",
@@ -91,6 +92,22 @@ def claimed_job(api: Client, stack, pod_name: str = "pod-a") -> tuple[str, Contr
     job_id = api.create(overlay_job(api.upload(video_bytes(b"v" * 400)))).job_id
     control, grant = claim(stack, job_id, pod_name)
     return job_id, control, grant
+
+
+def claim_after_expiry(control: ControlPlane, job_id: str) -> ClaimGrant:
+    """The job claimed by `control` once the lease another pod holds on it has expired (until then each
+    claim is refused with a 409)."""
+    lease_timeout_s = float(STACK_VARS["LEASE_TIMEOUT_S"])
+
+    def claimed() -> ClaimGrant | None:
+        grant = control.claim(job_id)
+        if isinstance(grant, ClaimGrant):
+            return grant
+        assert grant.status == 409, grant
+        return None
+
+    return wait_until(claimed, 3 * lease_timeout_s + 10, f"job {job_id} claimed again by {control.pod_id}",
+                      interval=lease_timeout_s / 3)
 
 
 def completed_job(api: Client, stack, r2: R2, output: bytes = b"rendered" * 100) -> str:

@@ -10,12 +10,10 @@ import time
 import pytest
 
 from gpu_worker.control import LeaseLost
-from jobspec import SIGNATURE_MAX_SKEW_S, ClaimGrant
+from jobspec import SIGNATURE_MAX_SKEW_S
 
-from .conftest import STACK_VARS, claimed_job, is_error, signed_post
+from .conftest import claim_after_expiry, claimed_job, is_error, signed_post
 from tests.api_helpers import overlay_job, pod, video_bytes
-
-LEASE_TIMEOUT_S = float(STACK_VARS["LEASE_TIMEOUT_S"])
 
 
 def progress_body(lease_id: str, frame: int = 10) -> bytes:
@@ -99,14 +97,8 @@ def test_a_stale_lease_is_dead_after_the_job_is_claimed_again(alice, stack):
     job_id, old_pod, old = claimed_job(alice, stack, "pod-old")
     old_pod.report(job_id, "checkpoint", old.lease_id, frame=30, total_frames=100)
     # The old pod goes silent for longer than the lease; another pod claims the job.
-    deadline = time.monotonic() + 3 * LEASE_TIMEOUT_S + 10
     new_pod = pod(stack, "pod-new")
-    while True:
-        time.sleep(LEASE_TIMEOUT_S / 3)
-        grant = new_pod.claim(job_id)
-        if isinstance(grant, ClaimGrant):
-            break
-        assert grant.status == 409 and time.monotonic() < deadline, grant
+    grant = claim_after_expiry(new_pod, job_id)
     assert grant.resume_count == 1 and grant.lease_id != old.lease_id
     new_pod.report(job_id, "progress", grant.lease_id, frame=40, total_frames=100)
     held = alice.get(job_id)

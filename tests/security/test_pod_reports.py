@@ -7,18 +7,15 @@ committed (a cancelled job's, a lost lease's) does not stay in R2."""
 from __future__ import annotations
 
 import math
-import time
 
 import pytest
 
 from gpu_worker.control import ControlPlaneError, LeaseLost
-from jobspec import ClaimGrant, JobView
+from jobspec import JobView
 
 from tests.api_helpers import pod, video_bytes
 
-from .conftest import STACK_VARS, claimed_job, is_error, r2_keys, signed_post
-
-LEASE_TIMEOUT_S = float(STACK_VARS["LEASE_TIMEOUT_S"])
+from .conftest import claim_after_expiry, claimed_job, is_error, r2_keys, signed_post
 
 
 def etag(r2, key: str) -> str:
@@ -33,14 +30,6 @@ def listed(api, job_id: str) -> JobView:
     """The job as D1 lists it."""
     [job] = [j for j in api.list(limit=100).jobs if j.job_id == job_id]
     return job
-
-
-def claim_after_expiry(job_id: str, control) -> ClaimGrant:
-    deadline = time.monotonic() + 3 * LEASE_TIMEOUT_S + 10
-    while not isinstance(grant := control.claim(job_id), ClaimGrant):
-        assert grant.status == 409 and time.monotonic() < deadline, grant
-        time.sleep(LEASE_TIMEOUT_S / 3)
-    return grant
 
 
 def test_complete_commits_only_the_key_granted_to_the_lease(alice, bob, stack, r2):
@@ -114,7 +103,7 @@ def test_a_late_pod_neither_overwrites_nor_leaves_an_output(alice, stack, r2):
     job_id, late, first = claimed_job(alice, stack, "pod-late")
     # The first pod goes quiet past its lease; a second pod takes the job over.
     second = pod(stack, "pod-second")
-    grant = claim_after_expiry(job_id, second)
+    grant = claim_after_expiry(second, job_id)
     assert grant.output_key != first.output_key
     r2.write(first.output_key, b"the late pod's render" * 40, "video/mp4")  # uploaded, never reported
     r2.write(grant.output_key, b"the render that counts" * 40, "video/mp4")

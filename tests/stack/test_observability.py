@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
@@ -28,13 +27,8 @@ def log_lines(stack, since: int) -> list[dict]:
 
 
 def wait_for_line(stack, since: int, match, timeout=10.0) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = [x for x in log_lines(stack, since) if match(x)]
-        if found:
-            return found[-1]
-        time.sleep(0.2)
-    raise AssertionError("no such log line; last lines: " + json.dumps(log_lines(stack, since)[-5:]))
+    return wait_until(lambda: [x for x in log_lines(stack, since) if match(x)], timeout,
+                      lambda: "no such log line; last lines: " + json.dumps(log_lines(stack, since)[-5:]))[-1]
 
 
 def scrape(stack) -> dict:
