@@ -8,7 +8,9 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import shlex
 import shutil
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -27,6 +29,7 @@ BIN = Path(sys.executable).parent
 DOCKERFILE = ROOT / "gpu-worker/Dockerfile"
 INSTRUCTIONS = parse(DOCKERFILE.read_text())
 RUNTIME = list(stages(INSTRUCTIONS))[-1]  # the image's final stage
+DEPLOY_SCRIPT = ROOT / "scripts/deploy.sh"
 
 
 def _tool(name: str) -> str | None:
@@ -89,3 +92,29 @@ def check_custom_resources(docs: list[dict], crd_models: Path, tmp_path: Path) -
                          env=node_env(), capture_output=True, text=True, timeout=180)
     assert out.returncode == 0, out.stdout + out.stderr
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+# ---------------------------------------------------------------- deploy.sh against a fake wrangler
+
+
+@pytest.fixture
+def deploy_tree(tmp_path):
+    """A copy of the files deploy.sh reads, so wrangler.toml's database_id can be rewritten."""
+    root = tmp_path / "repo"
+    (root / "scripts").mkdir(parents=True)
+    shutil.copy(DEPLOY_SCRIPT, root / "scripts/deploy.sh")
+    for name in ("wrangler.toml", "cors.json"):
+        shutil.copy(ROOT / name, root / name)
+    fake = root / "wrangler"
+    fake.write_text(f"#!/bin/sh\nexec {shlex.quote(sys.executable)} {shlex.quote(str(HERE / 'fake_wrangler.py'))} \"$@\"\n")
+    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+    return root
+
+
+def deploy(root: Path, **extra) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k not in ("AUTH_SECRET", "WORKER_SECRET", "R2_ACCESS_KEY_ID",
+                                                            "R2_SECRET_ACCESS_KEY", "PAGE_ORIGIN", "DRY_RUN",
+                                                            "JWT_HS256_SECRET", "METRICS_TOKEN")}
+    env.update({"WRANGLER": str(root / "wrangler"), "FAKE_WRANGLER_STATE": str(root / "state.json"),
+                "PYTHON": sys.executable, "CLOUDFLARE_ACCOUNT_ID": "0123abcd", **extra})
+    return subprocess.run(["bash", "scripts/deploy.sh"], cwd=root, env=env, capture_output=True, text=True, timeout=60)

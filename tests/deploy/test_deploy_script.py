@@ -8,23 +8,17 @@ import json
 import os
 import re
 import shlex
-import shutil
 import stat
 import subprocess
-import sys
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 
-from .conftest import HERE, NODE_BIN, ROOT, WRANGLER, node_env
-
-SCRIPT = ROOT / "scripts/deploy.sh"
-
+from .conftest import DEPLOY_SCRIPT, NODE_BIN, ROOT, WRANGLER, deploy, node_env
 
 def dry_run(**env) -> list[list[str]]:
-    out = subprocess.run(["bash", str(SCRIPT), "--dry-run"], cwd=ROOT, capture_output=True, text=True, timeout=60,
-                         env={**os.environ, **env})
+    out = subprocess.run(["bash", str(DEPLOY_SCRIPT), "--dry-run"], cwd=ROOT, capture_output=True, text=True,
+                         timeout=60, env={**os.environ, **env})
     assert out.returncode == 0, out.stderr
     return [shlex.split(line[2:], comments=True) for line in out.stdout.splitlines() if line.startswith("+ ")]
 
@@ -32,7 +26,7 @@ def dry_run(**env) -> list[list[str]]:
 def queried_commands() -> list[list[str]]:
     """The read-only look-ups (`query wrangler ...`), which a dry run does not print."""
     cmds = []
-    for m in re.finditer(r"query wrangler ([^|;)\n]+)", SCRIPT.read_text()):
+    for m in re.finditer(r"query wrangler ([^|;)\n]+)", DEPLOY_SCRIPT.read_text()):
         words = shlex.split(m.group(1).replace(">/dev/null", ""))
         cmds.append(["wrangler"] + [w if not w.startswith("$") else "x" for w in words])
     return cmds
@@ -107,35 +101,12 @@ def test_every_wrangler_command_and_flag_exists_in_the_installed_wrangler():
 # ---------------------------------------------------------------- real runs against a fake wrangler
 
 
-@pytest.fixture
-def sandbox(tmp_path):
-    """A copy of the files deploy.sh reads, so wrangler.toml's database_id can be rewritten."""
-    root = tmp_path / "repo"
-    (root / "scripts").mkdir(parents=True)
-    shutil.copy(SCRIPT, root / "scripts/deploy.sh")
-    for name in ("wrangler.toml", "cors.json"):
-        shutil.copy(ROOT / name, root / name)
-    fake = root / "wrangler"
-    fake.write_text(f"#!/bin/sh\nexec {shlex.quote(sys.executable)} {shlex.quote(str(HERE / 'fake_wrangler.py'))} \"$@\"\n")
-    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
-    return root
-
-
-def deploy(root: Path, **extra) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k not in ("AUTH_SECRET", "WORKER_SECRET", "R2_ACCESS_KEY_ID",
-                                                            "R2_SECRET_ACCESS_KEY", "PAGE_ORIGIN", "DRY_RUN",
-                                                            "JWT_HS256_SECRET", "METRICS_TOKEN")}
-    env.update({"WRANGLER": str(root / "wrangler"), "FAKE_WRANGLER_STATE": str(root / "state.json"),
-                "PYTHON": sys.executable, "CLOUDFLARE_ACCOUNT_ID": "0123abcd", **extra})
-    return subprocess.run(["bash", "scripts/deploy.sh"], cwd=root, env=env, capture_output=True, text=True, timeout=60)
-
-
-def test_first_run_creates_everything_and_the_second_changes_nothing(sandbox):
-    first = deploy(sandbox, R2_ACCESS_KEY_ID="ak", R2_SECRET_ACCESS_KEY="sk", PAGE_ORIGIN="https://export.test/")
+def test_first_run_creates_everything_and_the_second_changes_nothing(deploy_tree):
+    first = deploy(deploy_tree, R2_ACCESS_KEY_ID="ak", R2_SECRET_ACCESS_KEY="sk", PAGE_ORIGIN="https://export.test/")
     assert first.returncode == 0, first.stderr
-    state = json.loads((sandbox / "state.json").read_text())
+    state = json.loads((deploy_tree / "state.json").read_text())
     db_id = state["d1"]["gpu-export"]
-    assert f'database_id = "{db_id}"' in (sandbox / "wrangler.toml").read_text()
+    assert f'database_id = "{db_id}"' in (deploy_tree / "wrangler.toml").read_text()
     cors = state["buckets"]["gpu-export-videos"]["cors"]["rules"][0]
     assert cors["allowed"]["origins"] == ["https://export.test"]
     assert set(cors["allowed"]["methods"]) >= {"PUT", "GET"} and cors["exposeHeaders"] == ["ETag"]
@@ -153,19 +124,19 @@ def test_first_run_creates_everything_and_the_second_changes_nothing(sandbox):
     assert set(secrets) == {"AUTH_SECRET", "WORKER_SECRET", "R2_ACCESS_KEY_ID", "R2_SECRET_ACCESS_KEY"}
     assert re.fullmatch(r"[0-9a-f]{64}", secrets["AUTH_SECRET"]) and secrets["AUTH_SECRET"] != secrets["WORKER_SECRET"]
     assert state["deploys"] == [["--var", "R2_S3_ENDPOINT:https://0123abcd.r2.cloudflarestorage.com"]]
-    config = (sandbox / ".cache/deploy/gpu-worker-config.env").read_text()
+    config = (deploy_tree / ".cache/deploy/gpu-worker-config.env").read_text()
     assert f"GPU_WORKER_QUEUE_ID={state['queues']['gpu-jobs']['id']}" in config
     assert "GPU_WORKER_API_URL=https://export.test" in config
-    secret_file = sandbox / ".cache/deploy/gpu-worker-secrets.env"
+    secret_file = deploy_tree / ".cache/deploy/gpu-worker-secrets.env"
     assert f"GPU_WORKER_SECRET={secrets['WORKER_SECRET']}" in secret_file.read_text()
     assert stat.S_IMODE(secret_file.stat().st_mode) == 0o600
     for name, value in secrets.items():  # values never on a command line
         assert not any(value in " ".join(call) for call in state["calls"]), name
 
     calls_before = len(state["calls"])
-    second = deploy(sandbox)  # no secrets in the environment this time
+    second = deploy(deploy_tree)  # no secrets in the environment this time
     assert second.returncode == 0, second.stderr
-    again = json.loads((sandbox / "state.json").read_text())
+    again = json.loads((deploy_tree / "state.json").read_text())
     new_calls = [c[:2] for c in again["calls"][calls_before:]]
     creates = [c for c in new_calls if c[1:2] == ["create"] or c[:2] == ["secret", "put"] or c[:2] == ["queues", "consumer"]]
     assert creates == [], f"second run created or replaced: {creates}"
@@ -173,19 +144,19 @@ def test_first_run_creates_everything_and_the_second_changes_nothing(sandbox):
     assert again["migrations"] == 2 and len(again["deploys"]) == 2  # redone every time, both idempotent
     assert again["buckets"] == state["buckets"], "CORS rules kept without PAGE_ORIGIN"
     assert "GPU_WORKER_API_URL=https://gpu-export-api.example-team.workers.dev" in \
-        (sandbox / ".cache/deploy/gpu-worker-config.env").read_text()
+        (deploy_tree / ".cache/deploy/gpu-worker-config.env").read_text()
 
 
-def test_refuses_a_database_id_of_another_account(sandbox):
-    toml = sandbox / "wrangler.toml"
+def test_refuses_a_database_id_of_another_account(deploy_tree):
+    toml = deploy_tree / "wrangler.toml"
     toml.write_text(toml.read_text().replace("00000000-0000-0000-0000-000000000000",
                                              "11111111-1111-1111-1111-111111111111"))
-    out = deploy(sandbox, R2_ACCESS_KEY_ID="ak", R2_SECRET_ACCESS_KEY="sk")
+    out = deploy(deploy_tree, R2_ACCESS_KEY_ID="ak", R2_SECRET_ACCESS_KEY="sk")
     assert out.returncode != 0 and "database_id" in out.stderr
-    assert json.loads((sandbox / "state.json").read_text())["deploys"] == []
+    assert json.loads((deploy_tree / "state.json").read_text())["deploys"] == []
 
 
-def test_first_run_needs_the_r2_token(sandbox):
-    out = deploy(sandbox)
+def test_first_run_needs_the_r2_token(deploy_tree):
+    out = deploy(deploy_tree)
     assert out.returncode != 0 and "R2_ACCESS_KEY_ID" in out.stderr
-    assert json.loads((sandbox / "state.json").read_text())["deploys"] == []
+    assert json.loads((deploy_tree / "state.json").read_text())["deploys"] == []

@@ -17,10 +17,9 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from .conftest import INSTRUCTIONS, K8S, RUNTIME, check_custom_resources, load_yaml_docs
+from .conftest import INSTRUCTIONS, K8S, RUNTIME, check_custom_resources, deploy, load_yaml_docs
 from .dockerfile_lint import stage_env, stage_setting
 from .sandbox import Sandbox, image_sandbox
-from .test_deploy_script import deploy, sandbox  # noqa: F401 (sandbox: the fixture deploy.sh runs in)
 
 CORE = {"v1", "apps/v1", "policy/v1"}
 TYPES = ["g4dn.2xlarge", "g4dn.xlarge", "g5.xlarge"]
@@ -140,7 +139,7 @@ def test_kustomization_lists_existing_files(pip_tools):
 SECRET_OPTIONS = ("secret", "queue_token", "r2_access_key_id", "r2_secret_access_key")
 
 
-def test_the_worker_starts_with_what_deploy_writes_and_the_manifests_give(manifests, sandbox):  # noqa: F811
+def test_the_worker_starts_with_what_deploy_writes_and_the_manifests_give(manifests, deploy_tree):
     """Run scripts/deploy.sh (against the fake wrangler), build the worker container's environment from
     its files as the README says (ConfigMap from the config file, Secret from the secrets file) and from
     worker-config.env as committed: the worker's own option parser gets every required setting, every
@@ -148,9 +147,9 @@ def test_the_worker_starts_with_what_deploy_writes_and_the_manifests_give(manife
     from gpu_worker.__main__ import env_name
     from gpu_worker.upscale import WEIGHTS_DIR_ENV
 
-    out = deploy(sandbox, R2_ACCESS_KEY_ID="ak", R2_SECRET_ACCESS_KEY="sk", GPU_WORKER_QUEUE_TOKEN="qt")
+    out = deploy(deploy_tree, R2_ACCESS_KEY_ID="ak", R2_SECRET_ACCESS_KEY="sk", GPU_WORKER_QUEUE_TOKEN="qt")
     assert out.returncode == 0, out.stderr
-    written = {name: env_file(sandbox / ".cache/deploy" / f"{name}.env")
+    written = {name: env_file(deploy_tree / ".cache/deploy" / f"{name}.env")
                for name in ("gpu-worker-config", "gpu-worker-secrets")}
     secret_keys = {env_name("--" + o.replace("_", "-")) for o in SECRET_OPTIONS}
     container = pod_spec(manifests)["containers"][0]
