@@ -104,7 +104,7 @@ def cmd_cost(api: Client, args, out: Output) -> int:
     try:
         prices = cost.load_prices(args.prices)
         price = args.price_per_hour if args.price_per_hour is not None else cost.price_for(args.instance, prices)
-        report = cost.summarize(api.health().model_dump(), price, args.instance)
+        report = cost.summarize(api.health(), price, args.instance)
     except cost.CostError as e:
         raise UsageError(str(e)) from None
     if out.json:

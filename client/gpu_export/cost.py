@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
+from jobspec import Health
+
 # USD per instance-hour (one GPU each), the seed design's spot prices. Spot prices move: override them
 # with --price-per-hour, --prices FILE or $GPU_WORKER_PRICES (a JSON object, or a path to one).
 DEFAULT_PRICES: dict[str, float] = {
@@ -91,26 +93,22 @@ class CostReport:
     design_cost_per_job_usd: float
     design_gpu_seconds_per_job: float | None  # what the design's per-job cost buys at this price
     ratio_to_design: float | None  # measured / design; > 1 means over the estimate
-    control_plane_estimate_usd: float | None  # /health's own figure (GPU_PRICE_PER_HOUR in wrangler.toml)
+    control_plane_estimate_usd: float  # /health's own figure (GPU_PRICE_PER_HOUR in wrangler.toml)
 
 
-def summarize(health: Mapping, price_per_hour: float, instance: str = DEFAULT_INSTANCE,
+def summarize(health: Health, price_per_hour: float, instance: str = DEFAULT_INSTANCE,
               design_per_job: float = DESIGN_COST_PER_JOB_USD) -> CostReport:
     """The cost figures for one `/health` answer at `price_per_hour` USD."""
     if not price_per_hour >= 0:
         raise CostError(f"price per hour must be >= 0, not {price_per_hour!r}")
-    try:
-        gpu_seconds = float(health["gpu_seconds"])
-    except (KeyError, TypeError, ValueError):
-        raise CostError("the /health answer has no numeric gpu_seconds") from None
+    gpu_seconds = health.gpu_seconds
     if gpu_seconds < 0:
         raise CostError(f"gpu_seconds is negative: {gpu_seconds}")
-    by_status = {str(k): int(v) for k, v in (health.get("by_status") or {}).items()}
+    by_status = dict(health.by_status)
     completed = by_status.get("complete", 0)
     hours = gpu_seconds / 3600
     total = hours * price_per_hour
     per_job = total / completed if completed else None
-    estimate = health.get("estimated_gpu_cost_usd")
     return CostReport(
         instance=instance,
         price_per_hour_usd=price_per_hour,
@@ -124,7 +122,7 @@ def summarize(health: Mapping, price_per_hour: float, instance: str = DEFAULT_IN
         design_cost_per_job_usd=design_per_job,
         design_gpu_seconds_per_job=design_per_job / price_per_hour * 3600 if price_per_hour else None,
         ratio_to_design=per_job / design_per_job if per_job is not None and design_per_job else None,
-        control_plane_estimate_usd=float(estimate) if estimate is not None else None,
+        control_plane_estimate_usd=health.estimated_gpu_cost_usd,
     )
 
 
@@ -150,7 +148,6 @@ def render(r: CostReport) -> str:
         lines.append(f"vs design:           {r.ratio_to_design:,.2f}x ({verdict} the estimate)")
     else:
         lines.append("vs design:           n/a (no completed job yet)")
-    if r.control_plane_estimate_usd is not None:
-        lines.append(f"control plane says:  {_usd(r.control_plane_estimate_usd)} (its GPU_PRICE_PER_HOUR)")
+    lines.append(f"control plane says:  {_usd(r.control_plane_estimate_usd)} (its GPU_PRICE_PER_HOUR)")
     lines.append("not counted: idle pods, node start-up, scale-down cool-down (see the cloud bill)")
     return "\n".join(lines)

@@ -8,16 +8,24 @@ from dataclasses import asdict
 
 import pytest
 
+from pydantic import ValidationError
+
 from gpu_export import Client, cost
 from gpu_export.cli import main as cli_main
 from gpu_worker.control import ControlPlane
+from jobspec import Health
 
 HEALTH = {"ok": True, "queue_backlog": 2, "by_status": {"pending": 2, "processing": 1, "complete": 40, "error": 2},
           "gpu_seconds": 720.0, "live_pods": 1, "dead_letters": 0, "estimated_gpu_cost_usd": 0.046}
 
 
+def health(**fields) -> Health:
+    """A /health answer: HEALTH with these fields instead."""
+    return Health.model_validate({**HEALTH, **fields})
+
+
 def test_totals_per_job_and_the_design_comparison():
-    r = cost.summarize(HEALTH, 0.23, "g4dn.2xlarge")
+    r = cost.summarize(health(), 0.23, "g4dn.2xlarge")
     assert r.gpu_hours == pytest.approx(0.2)
     assert r.total_usd == pytest.approx(0.046)  # 0.2 h x $0.23
     assert r.completed_jobs == 40
@@ -31,26 +39,31 @@ def test_totals_per_job_and_the_design_comparison():
 
 def test_failed_and_interrupted_time_is_charged_to_the_completed_jobs():
     """gpu_seconds covers every job; only completed jobs divide it."""
-    r = cost.summarize({"gpu_seconds": 3600, "by_status": {"complete": 1, "error": 3}}, 0.16)
+    r = cost.summarize(health(gpu_seconds=3600, by_status={"complete": 1, "error": 3}), 0.16)
     assert r.cost_per_completed_job_usd == pytest.approx(0.16)
 
 
 def test_no_completed_job_yet():
-    r = cost.summarize({"gpu_seconds": 0, "by_status": {}}, 0.30, "g5.xlarge")
+    r = cost.summarize(health(gpu_seconds=0, by_status={}, estimated_gpu_cost_usd=0), 0.30, "g5.xlarge")
     assert r.total_usd == 0 and r.cost_per_completed_job_usd is None and r.ratio_to_design is None
     assert "n/a" in cost.render(r)
 
 
 def test_zero_price_keeps_the_json_valid():
-    r = cost.summarize(HEALTH, 0.0)
+    r = cost.summarize(health(), 0.0)
     assert r.total_usd == 0 and r.design_gpu_seconds_per_job is None
     json.loads(json.dumps(asdict(r), allow_nan=False))
 
 
-@pytest.mark.parametrize("health", [{}, {"gpu_seconds": "lots"}, {"gpu_seconds": -1}])
-def test_bad_health_answers(health):
+@pytest.mark.parametrize("answer", [{}, {**HEALTH, "gpu_seconds": "lots"}])
+def test_bad_health_answers_are_refused_by_the_model(answer):
+    with pytest.raises(ValidationError):
+        Health.model_validate(answer)
+
+
+def test_negative_gpu_seconds():
     with pytest.raises(cost.CostError):
-        cost.summarize(health, 0.23)
+        cost.summarize(health(gpu_seconds=-1), 0.23)
 
 
 def test_price_table_overrides(tmp_path):
