@@ -56,8 +56,6 @@ def cmd_submit(api: Client, args, out: Output) -> int:
     created = api.create(with_inputs(job, keys), idempotency_key=args.idempotency_key)
     out.result("created", job_id=created.job_id, status=created.status,
                estimated_wait_seconds=created.estimated_wait_seconds)
-    if not (args.wait or args.download):
-        return EXIT_OK
     return _follow(api, created.job_id, args, out)
 
 
@@ -86,12 +84,11 @@ def cmd_cancel(api: Client, args, out: Output) -> int:
 
 def cmd_retry(api: Client, args, out: Output) -> int:
     out.job(api.retry(args.job_id))
-    return EXIT_OK if not (args.wait or args.download) else _follow(api, args.job_id, args, out)
+    return _follow(api, args.job_id, args, out)
 
 
 def cmd_download(api: Client, args, out: Output) -> int:
-    path = api.download(args.job_id, args.output, progress=out.bar("download"))
-    out.result("downloaded", job_id=args.job_id, path=str(path), size_bytes=path.stat().st_size)
+    _download(api, args.job_id, args.output, out)
     return EXIT_OK
 
 
@@ -166,14 +163,21 @@ def _upload(api: Client, path: Path, out: Output) -> str:
 
 
 def _follow(api: Client, job_id: str, args, out: Output) -> int:
+    """With --wait or --download: follow the job until it finishes, then download it (--download)."""
+    if not (args.wait or args.download):
+        return EXIT_OK
     job = api.wait(job_id, on_event=out.event, timeout_s=args.timeout)
     out.done(job)
     if job.status != "complete":
         return EXIT_JOB_FAILED
     if args.download:
-        path = api.download(job_id, args.download, progress=out.bar("download"))
-        out.result("downloaded", job_id=job_id, path=str(path), size_bytes=path.stat().st_size)
+        _download(api, job_id, args.download, out)
     return EXIT_OK
+
+
+def _download(api: Client, job_id: str, dest, out: Output) -> None:
+    path = api.download(job_id, dest, progress=out.bar("download"))
+    out.result("downloaded", job_id=job_id, path=str(path), size_bytes=path.stat().st_size)
 
 
 # ---------------------------------------------------------------------- the parser
@@ -213,6 +217,7 @@ def parser() -> argparse.ArgumentParser:
     c = command("wait", cmd_wait, "follow a job until it finishes")
     c.add_argument("job_id")
     follow_options(c)
+    c.set_defaults(wait=True)  # without --wait too
     c = command("status", cmd_status, "show a job")
     c.add_argument("job_id")
     c = command("list", cmd_list, "list your jobs, newest first")
