@@ -31,7 +31,5 @@ def clip(tmp_path_factory) -> Path:
 
 
 @pytest.fixture
-def api(stack):
-    with Client(stack.url) as client:
-        client.sign_up_anonymous()
-        yield client
+def api(stack, client_for) -> Client:
+    return client_for(stack)

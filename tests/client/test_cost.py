@@ -4,16 +4,18 @@ plane with GPU time reported by a pod."""
 from __future__ import annotations
 
 import json
+import secrets
 from dataclasses import asdict
 
 import pytest
 
 from pydantic import ValidationError
 
-from gpu_export import Client, cost
+from gpu_export import cost
 from gpu_export.cli import main as cli_main
-from gpu_worker.control import ControlPlane
 from jobspec import Health
+
+from ..api_helpers import claim
 
 HEALTH = {"ok": True, "queue_backlog": 2, "by_status": {"pending": 2, "processing": 1, "complete": 40, "error": 2},
           "gpu_seconds": 720.0, "live_pods": 1, "dead_letters": 0, "estimated_gpu_cost_usd": 0.046}
@@ -81,19 +83,19 @@ def test_price_table_overrides(tmp_path):
         cost.price_for("p4d.24xlarge", cost.DEFAULT_PRICES)
 
 
-def test_cost_of_jobs_reported_by_a_pod(stack, clip, capsys):
-    with Client(stack.url) as api:
-        api.sign_up_anonymous()
-        key = api.upload(clip)
-        spec = {"type": "overlay", "input_video_key": key, "params": {"highlight_regions": [
-            {"keyframes": [{"t": 0, "x": 0.5, "y": 0.5, "rx": 0.2, "ry": 0.2}]}]}}
-        jobs = [api.create(spec).job_id for _ in range(2)]
-        before = api.health()
-    pod = ControlPlane(stack.url, stack.vars["WORKER_SECRET"], "pod-cost-test")
-    done = pod.claim(jobs[0])
+def test_cost_of_jobs_reported_by_a_pod(prod_stack, identity_provider, client_for, clip, capsys):
+    """On a stack that no GPU worker pulls from, so that these jobs are the test pod's to claim."""
+    stack = prod_stack
+    api = client_for(stack, identity_provider.token(f"cost-{secrets.token_hex(4)}", "HS256"))
+    key = api.upload(clip)
+    spec = {"type": "overlay", "input_video_key": key, "params": {"highlight_regions": [
+        {"keyframes": [{"t": 0, "x": 0.5, "y": 0.5, "rx": 0.2, "ry": 0.2}]}]}}
+    jobs = [api.create(spec).job_id for _ in range(2)]
+    before = api.health()
+    pod, done = claim(stack, jobs[0], "pod-cost-test")
     pod.report(jobs[0], "complete", done.lease_id, output_key=done.output_key, frames=60, size_bytes=1000,
                gpu_seconds=36.0)
-    failed = pod.claim(jobs[1])
+    _, failed = claim(stack, jobs[1], "pod-cost-test")
     pod.report(jobs[1], "fail", failed.lease_id, reason="corrupt input", retryable=False, gpu_seconds=9.0)
 
     assert cli_main(["--url", stack.url, "--json", "cost"]) == 0
