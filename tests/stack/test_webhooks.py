@@ -15,6 +15,7 @@ from standardwebhooks import Webhook
 from gpu_export import Client, WebhookVerificationError, verify_webhook
 from jobspec import WebhookDelivery
 from tests.api_helpers import claim, overlay_job, refusal, video_bytes
+from tests.polling import wait_until
 from tests.webhook_receiver import Receiver
 
 INTERRUPTED = "no answer recorded: in flight, or the Worker stopped during this attempt"
@@ -43,6 +44,11 @@ def complete(stack, job_id: str) -> None:
 
 def deliveries(user: Client, job_id: str) -> list[WebhookDelivery]:
     return user.webhook_deliveries(job_id).deliveries
+
+
+def answered_errors(user: Client, job_id: str) -> list[str | None]:
+    """The errors of the job's delivery attempts that have an answer (or gave up waiting for one)."""
+    return [a.error for x in deliveries(user, job_id) for a in x.attempts if a.error != INTERRUPTED]
 
 
 def test_completed_job_is_delivered_signed(prod_stack, user):
@@ -77,7 +83,8 @@ def test_a_failing_receiver_is_retried_with_backoff_and_the_same_id(prod_stack, 
         Webhook(secret).verify(r.body, r.headers)
     gaps = [b.at - a.at for a, b in zip(got, got[1:])]
     assert gaps[0] >= 0.8 and gaps[1] >= 1.6 and gaps[2] >= 3.2, gaps  # WEBHOOK_RETRY_BASE_S=1: 1, 2, 4 s
-    time.sleep(0.5)
+    # The last answer is recorded after the receiver has sent it.
+    wait_until(lambda: deliveries(user, job_id)[-1].status == "delivered", 10, "the delivery recorded as delivered")
     [d] = deliveries(user, job_id)
     assert d.status == "delivered"
     assert [(a.n, a.status_code) for a in d.attempts] == [(1, 500), (2, 500), (3, 500), (4, 204)]
@@ -118,14 +125,15 @@ def test_a_slow_receiver_does_not_hold_up_the_job(prod_stack, user):
             started = time.monotonic()
             control.report(job_id, "progress", grant.lease_id, frame=frame, total_frames=50)
             took.append(time.monotonic() - started)
-            time.sleep(0.3)
+            receiver.wait_for(1, 10)  # the rest are reported while the receiver holds the first delivery
         started = time.monotonic()
         control.report(job_id, "complete", grant.lease_id, output_key=grant.output_key, frames=50, size_bytes=100)
         took.append(time.monotonic() - started)
         assert max(took) < 1.5, took
         assert user.get(job_id).status == "complete"
-        receiver.wait_for(2, 20)
-        time.sleep(2.5)
+        received = len(receiver.wait_for(2, 20))
+        # Each attempt the receiver has is answered, once the sender's timeout has run out.
+        wait_until(lambda: len(answered_errors(user, job_id)) >= received, 15, "the attempts' timeouts recorded")
     errors = [a.error for x in deliveries(user, job_id) for a in x.attempts]
     answered = [e for e in errors if e != INTERRUPTED]  # a retry may be in flight now
     assert answered and all(e and "TimeoutError" in e for e in answered), errors
