@@ -43,6 +43,21 @@ def test_a_link_token_is_adopted_only_after_confirmation(page, browser, stack):
     assert browser.text("#videos").startswith("a.mp4")
 
 
+def test_a_link_for_the_account_already_signed_in_keeps_it(page, browser, stack):
+    """No question to ask, and nothing lost: the page stays signed in as the same person."""
+    page.open()
+    mine = browser("evaluate", expression="localStorage.getItem('exportToken')")
+    me = whoami(browser)
+    browser("goto", url="about:blank")
+    browser("requests")  # forget earlier requests
+    browser("goto", url=f"{stack.url}/#" + urlencode({"token": mine}))
+    browser.wait_for("body[data-ready='true']")
+    assert browser("evaluate", expression="document.querySelector('#signin-link')") is None
+    assert whoami(browser) == me
+    assert browser("evaluate", expression="localStorage.getItem('exportToken')") == mine
+    assert browser("requests").count("POST /api/auth/anonymous") == 0
+
+
 def test_sign_in_url_round_trip(browser, prod_stack, identity_provider):
     """Production: no anonymous accounts; the page offers the sign-in URL, the provider sends the person
     back with #id_token and the state the page sent, and the page is signed in (no question asked)."""

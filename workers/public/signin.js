@@ -120,8 +120,8 @@ async function fromLink(fragment) {
   if (!linked) return null;  // not valid here: nothing to ask
   const stored = localStorage.getItem(STORED);
   const signedIn = stored ? await accountOf(stored) : null;
-  if (signedIn && signedIn.user_id === linked.user_id) return {};  // the same account: nothing changes
-  if (!(await confirmLink(linked, signedIn))) return null;
+  const same = signedIn && signedIn.user_id === linked.user_id;  // nothing to ask: no one's account changes
+  if (!same && !(await confirmLink(linked, signedIn))) return null;
   adopt(token, 'link');
   return { account: linked };
 }
