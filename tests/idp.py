@@ -11,14 +11,14 @@ import hashlib
 import hmac
 import json
 import secrets
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlencode, urlparse
 
 import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+from tests.local_server import LocalServer, QuietHandler
 
 AUDIENCE = "gpu-export-test"
 
@@ -51,8 +51,8 @@ class IdentityProvider:
         self.keys = [SigningKey("RS256", "rsa-1"), SigningKey("ES256", "ec-1")]
         self.jwks_requests = 0
         self.page_url = page_url  # the export page, for /embed
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.server = LocalServer(self._handler())
+        self.url = self.server.url
 
     # ---------------------------------------------------------------- tokens
 
@@ -92,19 +92,7 @@ class IdentityProvider:
     def _handler(self):
         idp = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def _send(self, status: int, body: bytes, content_type: str, headers: dict | None = None):
-                self.send_response(status)
-                self.send_header("content-type", content_type)
-                self.send_header("content-length", str(len(body)))
-                for name, value in (headers or {}).items():
-                    self.send_header(name, value)
-                self.end_headers()
-                self.wfile.write(body)
-
+        class Handler(QuietHandler):
             def do_GET(self):
                 url = urlparse(self.path)
                 query = {k: v[0] for k, v in parse_qs(url.query).items()}
@@ -126,12 +114,11 @@ class IdentityProvider:
         return Handler
 
     def __enter__(self) -> "IdentityProvider":
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.server.start()
         return self
 
     def __exit__(self, *exc) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.server.stop()
 
 
 def embed_page(page_url: str, token: str) -> str:

@@ -5,24 +5,22 @@ One server serves any number of instances: each GPU worker polls its own URL (`u
 
 from __future__ import annotations
 
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Optional
+
+from tests.local_server import LocalServer, QuietHandler
 
 NOTICE_PATH = "/latest/meta-data/spot/instance-action"
 AWS_NOTICE = '{"action": "terminate", "time": "2026-11-23T10:00:00Z"}'
 
 
-class MetadataServer(ThreadingHTTPServer):
-    daemon_threads = True
-
+class MetadataServer(LocalServer):
     def __init__(self, token: Optional[str] = "imdsv2-token"):
-        super().__init__(("127.0.0.1", 0), _Handler)
+        super().__init__(_Handler, name="metadata")
         self.token = token
         self.token_puts = 0
         self.answer = (404, "")  # for every instance without a notice of its own
         self.notices: dict[str, tuple[int, str]] = {}
-        threading.Thread(target=self.serve_forever, name="metadata", daemon=True).start()
+        self.start()
 
     @property
     def url(self) -> str:
@@ -35,15 +33,11 @@ class MetadataServer(ThreadingHTTPServer):
         """Give one instance a spot notice."""
         self.notices[instance] = (200, body)
 
-    def stop(self) -> None:
-        self.shutdown()
-        self.server_close()
-
     def handle_error(self, request, client_address):  # a poller killed mid-answer is no error
         pass
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(QuietHandler):
     server: MetadataServer
 
     def do_PUT(self):
@@ -63,14 +57,3 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(404, "")
         instance = self.path[len(NOTICE_PATH):].strip("/")
         self._send(*self.server.notices.get(instance, self.server.answer))
-
-    def _send(self, status: int, body: str) -> None:
-        data = body.encode()
-        self.send_response(status)
-        self.send_header("content-type", "text/plain")
-        self.send_header("content-length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args):
-        pass

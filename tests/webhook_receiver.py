@@ -6,8 +6,8 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from tests.local_server import LocalServer, QuietHandler
 from tests.polling import wait_until
 
 
@@ -27,17 +27,14 @@ class Receiver:
     received: list = field(default_factory=list)
 
     def __post_init__(self):
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        self.server = LocalServer(self._handler())
+        self.url = f"{self.server.url}/hook"
         self.lock = threading.Lock()
 
     def _handler(self):
         receiver = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
+        class Handler(QuietHandler):
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("content-length", 0))).decode()
                 arrived = time.time()
@@ -49,9 +46,7 @@ class Receiver:
                 if receiver.delay_s:
                     time.sleep(receiver.delay_s)
                 try:
-                    self.send_response(status)
-                    self.send_header("content-length", "0")
-                    self.end_headers()
+                    self._send(status)
                 except OSError:
                     pass  # the sender gave up (timeout)
 
@@ -63,9 +58,8 @@ class Receiver:
         return list(self.received)
 
     def __enter__(self) -> "Receiver":
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.server.start()
         return self
 
     def __exit__(self, *exc) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.server.stop()
