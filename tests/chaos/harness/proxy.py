@@ -1,7 +1,9 @@
 """FaultProxy: an HTTP proxy on 127.0.0.1 in front of the stack for some GPU workers. On pod API
 requests it injects, at random and at most `max_faults` times: a delay, a dropped connection before
 the request is forwarded, or one dropped after the Worker handled it (the pod never sees the answer).
-Every pod request is recorded (job, action, fault, status, and the lease and pod of claims)."""
+Every pod request is recorded (job, action, fault, status, and the lease and pod of claims). With no
+fault rates it forwards faithfully; `cut` then answers 503 to everything (counted in `refused`), and
+`delay_s` holds each answer back (a slow control plane)."""
 
 from __future__ import annotations
 
@@ -11,29 +13,29 @@ import sys
 import threading
 import time
 from collections import Counter
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Optional
 
 import httpx
 
+from tests.local_server import LocalServer, QuietHandler
+
 HOP_HEADERS = {"host", "content-length", "connection", "transfer-encoding", "keep-alive", "accept-encoding"}
 
 
-class FaultProxy(ThreadingHTTPServer):
-    daemon_threads = True
+class FaultProxy(LocalServer):
+    cut = False
+    delay_s = 0.0
 
-    def __init__(self, upstream: str, rng: random.Random, delay_rate: float, drop_rate: float, max_faults: int):
-        super().__init__(("127.0.0.1", 0), _ProxyHandler)
-        self.upstream, self.rng = upstream, rng
+    def __init__(self, upstream: str, rng: Optional[random.Random] = None, delay_rate: float = 0.0,
+                 drop_rate: float = 0.0, max_faults: int = 0):
+        super().__init__(_ProxyHandler, name="fault-proxy")
+        self.upstream, self.rng = upstream, rng or random.Random()
         self.delay_rate, self.drop_rate, self.max_faults = delay_rate, drop_rate, max_faults
         self.records: list[dict] = []
+        self.refused = 0
         self.lock = threading.Lock()
         self.client = httpx.Client(timeout=30)
-        threading.Thread(target=self.serve_forever, name="fault-proxy", daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_port}"
+        self.start()
 
     @property
     def faults(self) -> Counter:
@@ -57,10 +59,6 @@ class FaultProxy(ThreadingHTTPServer):
         with self.lock:
             self.records.append(rec)
 
-    def stop(self) -> None:
-        self.shutdown()
-        self.server_close()
-
     def handle_error(self, request, client_address):
         """A client that goes away mid-answer (a killed worker) is no error worth a traceback."""
         if not isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
@@ -73,13 +71,16 @@ def _pod_action(path: str) -> tuple[Optional[str], Optional[str]]:
     return (parts[3], parts[4]) if len(parts) == 5 and parts[:3] == ["api", "pod", "jobs"] else (None, None)
 
 
-class _ProxyHandler(BaseHTTPRequestHandler):
+class _ProxyHandler(QuietHandler):
     protocol_version = "HTTP/1.1"
     server: FaultProxy
 
     def do_POST(self):
         proxy = self.server
         body = self.rfile.read(int(self.headers.get("content-length") or 0))
+        if proxy.cut:
+            proxy.refused += 1
+            return self._send(503, b'{"error": "unavailable", "reason": "cut off"}', "application/json")
         job_id, action = _pod_action(self.path)
         fault, delay = proxy.decide(action)
         rec = {"ts": time.time(), "job_id": job_id, "action": action, "fault": fault, "status": None}
@@ -107,11 +108,8 @@ class _ProxyHandler(BaseHTTPRequestHandler):
         if fault == "drop_after":
             self.close_connection = True
             return
-        self.send_response(status)
-        self.send_header("content-type", ctype)
-        self.send_header("content-length", str(len(content)))
-        self.end_headers()
-        self.wfile.write(content)
+        time.sleep(proxy.delay_s)
+        self._send(status, content, ctype)
 
     def _forward(self, body: bytes) -> tuple[int, bytes, str]:
         proxy = self.server
@@ -121,6 +119,3 @@ class _ProxyHandler(BaseHTTPRequestHandler):
             return r.status_code, r.content, r.headers.get("content-type", "application/json")
         except httpx.HTTPError as e:  # the stack is down (restarting): what a load balancer says
             return 502, json.dumps({"error": "bad_gateway", "reason": type(e).__name__}).encode(), "application/json"
-
-    def log_message(self, *args):
-        pass
