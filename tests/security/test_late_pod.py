@@ -8,15 +8,12 @@ the output, to a key of that lease's own."""
 from __future__ import annotations
 
 import signal
-import threading
-import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-import httpx
 import pytest
 
 from scripts.gpu_worker_proc import GpuWorker
 from tests.api_helpers import overlay_job
+from tests.chaos.harness.proxy import FaultProxy
 from tests.clips import FPS, make_clip
 from tests.polling import wait_until
 
@@ -26,54 +23,13 @@ LEASE_TIMEOUT_S = float(STACK_VARS["LEASE_TIMEOUT_S"])
 SECONDS = 40
 
 
-class CutOffProxy(ThreadingHTTPServer):
-    """The pod API through a proxy that answers 503 to everything once `cut` is set, and holds each
-    answer back `delay_s` (a slow control plane)."""
-
-    daemon_threads = True
-    cut = False
-    delay_s = 0.0
-
-    def __init__(self, upstream: str):
-        super().__init__(("127.0.0.1", 0), _Forward)
-        self.upstream = upstream
-        self.refused = 0
-        threading.Thread(target=self.serve_forever, daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_port}"
-
-
-class _Forward(BaseHTTPRequestHandler):
-    server: CutOffProxy
-
-    def do_POST(self):
-        body = self.rfile.read(int(self.headers.get("content-length") or 0))
-        if self.server.cut:
-            self.server.refused += 1
-            status, content = 503, b'{"error": "unavailable", "reason": "cut off"}'
-        else:
-            headers = {k: v for k, v in self.headers.items() if k.lower() in ("content-type", "x-pod-signature")}
-            r = httpx.post(self.server.upstream + self.path, content=body, headers=headers, timeout=30)
-            status, content = r.status_code, r.content
-            time.sleep(self.server.delay_s)
-        self.send_response(status)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(content)))
-        self.end_headers()
-        self.wfile.write(content)
-
-    def log_message(self, *args):
-        pass
-
-
 @pytest.fixture
 def proxy(stack):
-    server = CutOffProxy(stack.url)
+    """The pod API through a proxy with no faults of its own: the tests set `cut` (every request a 503)
+    or `delay_s` (a slow control plane)."""
+    server = FaultProxy(stack.url)
     yield server
-    server.shutdown()
-    server.server_close()
+    server.stop()
 
 
 @pytest.fixture(scope="module")
