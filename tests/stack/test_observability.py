@@ -83,3 +83,19 @@ def test_health_stays_public_and_small(prod_stack):
     r = httpx.get(f"{prod_stack.url}/health")
     assert r.status_code == 200 and len(r.content) < 1024
     assert {"ok", "queue_backlog", "by_status", "live_pods"} <= set(r.json())
+
+
+def test_heartbeats_write_no_state_change_lines(prod_stack, identity_provider, client_for):
+    """A working pod heart-beats every 10 s: those are not state changes and log nothing of their own."""
+    api = client_for(prod_stack, identity_provider.token("heartbeat-user", "HS256"))
+    job_id = api.create(overlay_job(api.upload(video_bytes(b"v" * 400)))).job_id
+    since = prod_stack.log_path.stat().st_size
+    pod, grant = claim(prod_stack, job_id, "steady-pod")
+    for _ in range(3):
+        pod.report(job_id, "heartbeat", grant.lease_id)
+    api.cancel(job_id)
+    wait_for_line(prod_stack, since, lambda x: x.get("event") == "job_state" and x.get("status") == "cancelled"
+                  and x.get("job_id") == job_id)
+    changes = [x["changes"] for x in log_lines(prod_stack, since)
+               if x.get("event") == "job_state" and x.get("job_id") == job_id]
+    assert changes == [["started"], ["cancelled"]]
